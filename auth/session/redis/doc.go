@@ -1,0 +1,39 @@
+// Package redisstore keeps sessions, logins in flight, the assertion replay
+// cache and rate limits in Redis, shared by every gateway replica. It works
+// on a redis.UniversalClient, so the same configuration serves a single
+// server, Sentinel or Cluster.
+//
+// Key layout (P is Options.Prefix, "cg:" by default):
+//
+//	P s:<HashID(id)>              hash: d (session JSON, no ID), x (absolute expiry, Unix ms),
+//	                              i (idle timeout, ms), l (last seen, Unix ms),
+//	                              p (person hash), k (IdP session hash)
+//	P p:<HashPersonKey(person)>   set of session hashes of one person
+//	P k:<HashIdPSession(idp,sid)> set of session hashes of one IdP session
+//	P f:<hash(flow ID)>           login in flight, deleted by GETDEL
+//	P r:<hash(key)>               replay cache entry
+//	P l:<hash(key)>:<ms>:<n>      rate-limit counter of window n
+//
+// Neither session IDs nor personnummer appear in key names; a leaked
+// database does not let anyone hijack a session.
+//
+// Time comes from Options.Now, not from Redis: the absolute expiry and the
+// last-seen time are stored in the record and every script compares them
+// with the caller's clock, so expiry is exact on every replica whose clock
+// is synchronised (NTP) and tests can fast-forward without sleeping. Redis
+// TTLs (PEXPIREAT) are set to the same instants and only collect garbage.
+//
+// Cluster: every script touches exactly one key, so no operation needs its
+// keys in one slot and no hash tags are used (one tag for everything would
+// put all sessions on one shard). Work over several keys (Put writing the
+// session and its two index sets, DeleteByPerson) is a pipeline of
+// single-key scripts, which go-redis splits per node. The indexes are
+// therefore not updated atomically with the session: they may hold stale
+// members, which List and DeleteBy* skip and remove lazily, and each member
+// is checked against the session record's own p or k field before it is
+// counted or deleted. Redis 6.2 or later is required (GETDEL).
+//
+// Every Redis failure is returned wrapped so that
+// errors.Is(err, session.ErrUnavailable) holds; callers fail closed. Only an
+// absent key is session.ErrNotFound.
+package redisstore

@@ -1,0 +1,382 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/civicgate/civicgate/auth"
+	"github.com/civicgate/civicgate/auth/devidp"
+	"github.com/civicgate/civicgate/auth/oidc"
+	"github.com/civicgate/civicgate/auth/saml"
+	"github.com/civicgate/civicgate/auth/session"
+	"github.com/civicgate/civicgate/auth/session/memory"
+	redisstore "github.com/civicgate/civicgate/auth/session/redis"
+	"github.com/civicgate/civicgate/gateway"
+	"github.com/civicgate/civicgate/gateway/audit"
+	"github.com/civicgate/civicgate/gateway/config"
+	"github.com/civicgate/civicgate/gateway/sqldb"
+)
+
+// app is everything built from a configuration, and how to close it.
+type app struct {
+	server  *gateway.Server
+	closers []func()
+}
+
+func (a *app) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// build assembles the gateway from cfg. Every error is one sentence that
+// names the configuration key or file at fault.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	ready := map[string]func(context.Context) error{}
+	status := map[string]func(context.Context) error{}
+	deps := gateway.Deps{Log: log, Ready: ready, Status: status, Registry: prometheus.NewRegistry()}
+
+	// Sessions, flows, replay cache and rate limits.
+	switch cfg.Sessions.Store {
+	case "memory":
+		m := memory.New(memory.Options{})
+		a.closers = append(a.closers, func() { _ = m.Close() })
+		deps.Sessions, deps.Flows, deps.Replay, deps.Limiter = m, m, m, m
+	default:
+		client, err := redisstore.NewClient(cfg.Sessions.Redis)
+		if err != nil {
+			return nil, fmt.Errorf("sessions.redis: %w", err)
+		}
+		a.closers = append(a.closers, func() { _ = client.Close() })
+		st := redisstore.New(client, redisstore.Options{})
+		deps.Sessions, deps.Flows, deps.Replay, deps.Limiter = st, st, st, st
+		ready["redis"] = st.Ping
+	}
+
+	// Database and audit log.
+	dsn := cfg.Database.DSN
+	if cfg.Database.DSNFile != "" {
+		b, err := os.ReadFile(cfg.Database.DSNFile)
+		if err != nil {
+			return nil, fmt.Errorf("database.dsn_file: cannot read %s", cfg.Database.DSNFile)
+		}
+		dsn = strings.TrimSpace(string(b))
+	}
+	if strings.HasPrefix(dsn, "file:") {
+		if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "file:")), 0o700); err != nil {
+			return nil, fmt.Errorf("database.dsn: cannot create the directory for %s: %v", dsn, err)
+		}
+	}
+	db, dialect, err := sqldb.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database: cannot open %s: %v", redactDSN(dsn), err)
+	}
+	a.closers = append(a.closers, func() { _ = db.Close() })
+	if err := db.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("database: %s is unreachable: %v", redactDSN(dsn), err)
+	}
+	ready["database"] = db.PingContext
+	if err := audit.Migrate(ctx, db, dialect); err != nil {
+		return nil, fmt.Errorf("database: migrating the audit log failed: %v", err)
+	}
+	key, err := auditKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	al, err := audit.NewSQL(db, dialect, key, audit.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %v", err)
+	}
+	deps.Audit = al
+
+	// Identity providers. The test provider needs its OIDC clients before
+	// it starts, so they are prepared first.
+	var dev *devidp.Provider
+	var pendingSP [][]byte
+	testClients := map[string]devClient{}
+	if cfg.TestIdP.Enabled {
+		var clients []devidp.Client
+		for _, pc := range cfg.IdentityProviders {
+			if pc.Protocol == "test" && pc.Test.Protocol == "oidc" {
+				dc, err := newDevClient(cfg, pc.Name)
+				if err != nil {
+					return nil, fmt.Errorf("data_dir: %v", err)
+				}
+				testClients[pc.Name] = dc
+				clients = append(clients, dc.client)
+			}
+		}
+		// A fixed pairwise secret keeps test people's subjects (and so staff
+		// keys) the same across restarts of civicgate dev.
+		pairwise, err := persistentSecret(filepath.Join(cfg.DataDir, "dev-keys", "devidp-pairwise.key"))
+		if err != nil {
+			return nil, fmt.Errorf("data_dir: %v", err)
+		}
+		dev, err = devidp.New(devidp.Options{BaseURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/devidp", Clients: clients, PairwiseSecret: pairwise, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("test_idp: %v", err)
+		}
+		deps.DevIdP = dev.Handler()
+	}
+	for i, pc := range cfg.IdentityProviders {
+		path := fmt.Sprintf("identity_providers[%d]", i)
+		switch pc.Protocol {
+		case "oidc":
+			c := *pc.OIDC
+			if c.RedirectURL == "" {
+				c.RedirectURL = callbackURL(cfg, pc.Name)
+			}
+			p, err := oidc.New(ctx, pc.Name, c, oidc.Options{Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("%s.oidc: %v", path, err)
+			}
+			deps.Providers = append(deps.Providers, p)
+			status["idp:"+pc.Name] = p.Ready
+		case "saml":
+			c := *pc.SAML
+			fillSAMLDefaults(cfg, pc.Name, &c)
+			p, err := saml.New(ctx, pc.Name, c, saml.Options{Replay: deps.Replay, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("%s.saml: %v", path, err)
+			}
+			a.closers = append(a.closers, p.Close)
+			deps.Providers = append(deps.Providers, p)
+			status["idp:"+pc.Name] = p.Ready
+		case "test":
+			if dev == nil {
+				return nil, fmt.Errorf("%s: protocol test needs test_idp.enabled: true", path)
+			}
+			p, spMeta, err := testProvider(ctx, cfg, pc, dev, testClients[pc.Name], deps.Replay, log)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", path, err)
+			}
+			if spMeta != nil {
+				pendingSP = append(pendingSP, spMeta)
+			}
+			deps.Providers = append(deps.Providers, p)
+		}
+	}
+	for _, md := range pendingSP {
+		if err := dev.AddServiceProvider(md); err != nil {
+			return nil, fmt.Errorf("test_idp: trusting our own SAML metadata: %v", err)
+		}
+	}
+
+	srv, err := gateway.New(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	a.server = srv
+	return a, nil
+}
+
+func callbackURL(cfg *config.Config, name string) string {
+	return strings.TrimSuffix(cfg.PublicURL, "/") + "/login/" + name + "/callback"
+}
+
+func fillSAMLDefaults(cfg *config.Config, name string, c *saml.Config) {
+	base := strings.TrimSuffix(cfg.PublicURL, "/") + "/saml/" + name
+	if c.EntityID == "" {
+		c.EntityID = base + "/metadata"
+	}
+	if c.MetadataURL == "" {
+		c.MetadataURL = base + "/metadata"
+	}
+	if c.ACSURL == "" {
+		c.ACSURL = base + "/acs"
+	}
+}
+
+// testProvider connects the gateway to the built-in test provider through
+// the real OIDC relying party or SAML service provider code: the same code
+// paths as a production IdP, with generated keys and secrets in the data
+// directory.
+func testProvider(ctx context.Context, cfg *config.Config, pc config.IdentityProvider, dev *devidp.Provider, dc devClient, replay session.ReplayCache, log *slog.Logger) (auth.Authenticator, []byte, error) {
+	keyDir := filepath.Join(cfg.DataDir, "dev-keys")
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("cannot create %s: %v", keyDir, err)
+	}
+	kind := pc.Test.Kind
+	displaySv, displayEn := "Test-e-legitimation", "Test e-ID"
+	if kind == "staff" {
+		displaySv, displayEn = "Medarbetare (test)", "Staff (test)"
+	}
+	switch pc.Test.Protocol {
+	case "saml":
+		c := saml.Config{
+			DisplaySv: displaySv + " (SAML)", DisplayEn: displayEn + " (SAML)", MaxLoA: "high", Kind: kind,
+			AcceptCoordinationNumber: true, NonResident: true, AcceptUncertified: true,
+		}
+		fillSAMLDefaults(cfg, pc.Name, &c)
+		c.Organization = saml.Organization{
+			Name:        saml.Localized{Sv: cfg.Municipality.NameSv, En: cfg.Municipality.NameEn},
+			DisplayName: saml.Localized{Sv: cfg.Municipality.NameSv, En: cfg.Municipality.NameEn},
+			URL:         saml.Localized{Sv: cfg.PublicURL, En: cfg.PublicURL},
+		}
+		c.UIInfo = saml.UIInfo{
+			DisplayName: saml.Localized{Sv: cfg.Municipality.NameSv + " e-tjänster", En: cfg.Municipality.NameEn + " e-services"},
+			Description: saml.Localized{Sv: "Kommunens e-tjänster (TESTLÄGE)", En: "The municipality's e-services (TEST MODE)"},
+		}
+		files, err := devSAMLKeys(keyDir, pc.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.SigningKeyFile, c.SigningCertFile, c.EncryptionKeyFile, c.EncryptionCertFile = files[0], files[1], files[2], files[3]
+		mdFile := filepath.Join(keyDir, pc.Name+"-idp-metadata.xml")
+		if err := os.WriteFile(mdFile, dev.SAMLMetadata(), 0o600); err != nil {
+			return nil, nil, err
+		}
+		c.IdPMetadataFile = mdFile
+		p, err := saml.New(ctx, pc.Name, c, saml.Options{Replay: replay, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		rec := httptest.NewRecorder()
+		p.MetadataHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, c.MetadataURL, nil))
+		if rec.Code != http.StatusOK {
+			return nil, nil, errors.New("our SAML metadata could not be produced")
+		}
+		return p, rec.Body.Bytes(), nil
+	default:
+		c := oidc.Config{
+			Issuer: dev.Issuer(), ClientID: dc.client.ID, ClientSecretFile: dc.secretFile, RedirectURL: dc.client.RedirectURIs[0],
+			DisplaySv: displaySv, DisplayEn: displayEn, MaxLoA: "high", Kind: kind,
+			AcceptUncertified: true, NonResident: true, UseUserinfo: true,
+		}
+		if kind == "staff" {
+			c.RoleMap = devStaffRoles
+			c.Claims.Groups = "groups"
+		}
+		// The test provider lives in this process: the relying party reaches
+		// it through its handler directly, so discovery works before the
+		// listener is up. Every byte still goes through real HTTP requests
+		// and responses.
+		p, err := oidc.New(ctx, pc.Name, c, oidc.Options{Logger: log, HTTPClient: &http.Client{Transport: handlerTransport{dev.Handler()}, Timeout: 10 * time.Second}})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, nil, nil
+	}
+}
+
+// handlerTransport answers HTTP requests with an in-process handler.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	in := r.Clone(r.Context())
+	in.RequestURI = r.URL.RequestURI()
+	in.RemoteAddr = "127.0.0.1:0"
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	t.h.ServeHTTP(rec, in)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+// devClient is the gateway's client registration at the test provider.
+type devClient struct {
+	client     devidp.Client
+	secretFile string
+}
+
+func newDevClient(cfg *config.Config, name string) (devClient, error) {
+	keyDir := filepath.Join(cfg.DataDir, "dev-keys")
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		return devClient{}, fmt.Errorf("cannot create %s: %v", keyDir, err)
+	}
+	secret := randomSecret()
+	secretFile := filepath.Join(keyDir, name+"-client-secret")
+	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
+		return devClient{}, fmt.Errorf("cannot write %s: %v", secretFile, err)
+	}
+	base := strings.TrimSuffix(cfg.PublicURL, "/")
+	return devClient{
+		client: devidp.Client{
+			ID: "civicgate-" + name, Secret: secret,
+			RedirectURIs:           []string{callbackURL(cfg, name)},
+			PostLogoutRedirectURIs: []string{base + "/logged-out"},
+			BackchannelLogoutURI:   base + "/backchannel-logout/" + name,
+		},
+		secretFile: secretFile,
+	}, nil
+}
+
+// persistentSecret reads a random secret from path, creating it first.
+func persistentSecret(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %v", filepath.Dir(path), err)
+	}
+	b := []byte(randomSecret())
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("cannot write %s: %v", path, err)
+	}
+	return b, nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+// auditKey reads the configured HMAC key, or in dev mode creates one in the
+// data directory on first start.
+func auditKey(cfg *config.Config) ([]byte, error) {
+	path := cfg.Audit.HMACKeyFile
+	if path == "" && cfg.Dev {
+		path = filepath.Join(cfg.DataDir, "audit-hmac.key")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return nil, fmt.Errorf("data_dir: cannot create %s: %v", cfg.DataDir, err)
+			}
+			if err := os.WriteFile(path, []byte(randomSecret()), 0o600); err != nil {
+				return nil, fmt.Errorf("data_dir: cannot write %s: %v", path, err)
+			}
+		}
+	}
+	key, err := audit.LoadKey(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit.hmac_key_file: %v", err)
+	}
+	return key, nil
+}
+
+// redactDSN hides a password in a database URL.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		rest := dsn[i+3:]
+		if at := strings.Index(rest, "@"); at >= 0 {
+			cred := rest[:at]
+			if c := strings.Index(cred, ":"); c >= 0 {
+				return dsn[:i+3] + cred[:c] + ":***" + rest[at:]
+			}
+		}
+	}
+	return dsn
+}
+
+var _ = sql.ErrNoRows

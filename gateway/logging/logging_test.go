@@ -1,0 +1,39 @@
+package logging
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestMask(t *testing.T) {
+	tests := map[string]string{
+		"pnr 198107249289 here":       "pnr 19810724-XXXX here",
+		"19810724-9289":               "19810724-XXXX",
+		"810724-9289 and 500626+2546": "810724-XXXX and 500626-XXXX",
+		"8107249289":                  "810724-XXXX",
+		"order 12345":                 "order 12345",
+		"2026-11-24T21:00:00Z":        "2026-11-24T21:00:00Z",
+	}
+	for in, want := range tests {
+		if got := Mask(in); got != want {
+			t.Errorf("Mask(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLoggerMasksEverywhere(t *testing.T) {
+	var buf bytes.Buffer
+	log := New(&buf, "json", "debug")
+	log.With("who", "198107249289").Info("lookup of 195006262546", "err", errors.New("no person 201701102384"), "n", 3)
+	out := buf.String()
+	for _, leak := range []string{"198107249289", "195006262546", "201701102384", "9289", "2546", "2384"} {
+		if strings.Contains(out, leak) {
+			t.Fatalf("log line leaks %q: %s", leak, out)
+		}
+	}
+	if !strings.Contains(out, "19810724-XXXX") {
+		t.Fatalf("masked form missing: %s", out)
+	}
+}

@@ -1,0 +1,58 @@
+package middleware
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+type clientIPKey struct{}
+
+// ClientIP finds the client's address: the connection's peer, or, when the
+// peer is a trusted proxy, the last X-Forwarded-For hop that is not one.
+func ClientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			addr, err := netip.ParseAddr(host)
+			ip := host
+			if err == nil {
+				addr = addr.Unmap()
+				ip = addr.String()
+				if len(trusted) > 0 && isTrusted(addr) {
+					hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+					for i := len(hops) - 1; i >= 0; i-- {
+						h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+						if err != nil {
+							break
+						}
+						ip = h.Unmap().String()
+						if !isTrusted(h.Unmap()) {
+							break
+						}
+					}
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
+		})
+	}
+}
+
+// ClientIPFrom returns the address ClientIP found.
+func ClientIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}

@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/civicgate/civicgate/auth"
+	"github.com/civicgate/civicgate/auth/session"
+	"github.com/civicgate/civicgate/gateway/audit"
+	"github.com/civicgate/civicgate/gateway/config"
+	mw "github.com/civicgate/civicgate/gateway/middleware"
+	"github.com/civicgate/civicgate/web"
+)
+
+// Deps are the gateway's collaborators. Log, Sessions, Flows, Limiter,
+// Replay, Audit and at least one provider are required.
+type Deps struct {
+	Log       *slog.Logger
+	Sessions  session.Store
+	Flows     session.Flows
+	Limiter   session.Limiter
+	Replay    session.ReplayCache
+	Audit     audit.Logger
+	Providers []auth.Authenticator
+	// DevIdP is the built-in test provider, mounted at /devidp/ in dev mode.
+	DevIdP http.Handler
+	// Ready are named readiness checks that must pass (Redis, database).
+	Ready map[string]func(context.Context) error
+	// Status are checks reported by /readyz that do not make the replica
+	// unready (identity providers: one IdP being down must not take every
+	// replica out of the load balancer).
+	Status map[string]func(context.Context) error
+	// Registry receives the gateway's metrics; nil makes a new one.
+	Registry *prometheus.Registry
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the gateway.
+type Server struct {
+	cfg       *config.Config
+	d         Deps
+	log       *slog.Logger
+	web       *web.Renderer
+	cookies   mw.Cookies
+	providers map[string]auth.Authenticator
+	order     []string
+	public    *url.URL
+	handler   http.Handler
+	admin     http.Handler
+	metrics   *metrics
+	now       func() time.Time
+}
+
+// New builds the gateway from a validated configuration.
+func New(cfg *config.Config, d Deps) (*Server, error) {
+	var missing []error
+	if d.Log == nil {
+		missing = append(missing, errors.New("gateway: Deps.Log is required"))
+	}
+	if d.Sessions == nil || d.Flows == nil || d.Limiter == nil || d.Replay == nil {
+		missing = append(missing, errors.New("gateway: Deps.Sessions, Flows, Limiter and Replay are required"))
+	}
+	if d.Audit == nil {
+		missing = append(missing, errors.New("gateway: Deps.Audit is required"))
+	}
+	if len(d.Providers) == 0 {
+		missing = append(missing, errors.New("gateway: at least one identity provider is required"))
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
+	}
+	pub, err := url.Parse(cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: public_url: %w", err)
+	}
+	s := &Server{
+		cfg:       cfg,
+		d:         d,
+		log:       d.Log,
+		cookies:   mw.NewCookies(cfg.Security.InsecureCookies),
+		providers: map[string]auth.Authenticator{},
+		public:    pub,
+		now:       d.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for _, p := range d.Providers {
+		name := p.Info().Name
+		if _, dup := s.providers[name]; dup {
+			return nil, fmt.Errorf("gateway: two identity providers are named %q", name)
+		}
+		s.providers[name] = p
+		s.order = append(s.order, name)
+	}
+	s.web, err = web.New(web.Options{Dev: cfg.Dev, MunicipalitySv: cfg.Municipality.NameSv, MunicipalityEn: cfg.Municipality.NameEn, Logger: d.Log})
+	if err != nil {
+		return nil, err
+	}
+	reg := d.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(reg)
+	s.handler = s.routes()
+	s.admin = s.adminRoutes(reg)
+	return s, nil
+}
+
+// Handler is the public listener's handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// AdminHandler serves /metrics, /healthz and /readyz for operations.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
+
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.fail(w, req, http.StatusNotFound, "error.404")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.fail(w, req, http.StatusMethodNotAllowed, "error.405")
+	})
+	r.Use(s.routeLabel)
+
+	r.Handle("/healthz", http.HandlerFunc(s.healthz)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", http.HandlerFunc(s.readyz)).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix("/static/").Handler(web.Static()).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/", s.start).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/lang/{lang:sv|en}", s.switchLang).Methods(http.MethodGet)
+
+	loginStart := mw.RateLimit(s.d.Limiter, "login", s.cfg.Security.RateLimits.LoginStart, time.Minute, nil, s.fail, s.log)
+	callback := mw.RateLimit(s.d.Limiter, "callback", s.cfg.Security.RateLimits.Callback, time.Minute, nil, s.fail, s.log)
+	r.HandleFunc("/login", s.chooser).Methods(http.MethodGet)
+	r.Handle("/login/{idp}", loginStart(http.HandlerFunc(s.beginLogin))).Methods(http.MethodGet)
+	r.Handle("/login/{idp}/callback", callback(http.HandlerFunc(s.finishLogin))).Methods(http.MethodGet)
+	r.Handle("/saml/{idp}/acs", callback(http.HandlerFunc(s.finishLogin))).Methods(http.MethodPost)
+	r.HandleFunc("/saml/{idp}/metadata", s.samlMetadata).Methods(http.MethodGet)
+	r.Handle("/backchannel-logout/{idp}", callback(http.HandlerFunc(s.backchannelLogout))).Methods(http.MethodPost)
+	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
+	r.HandleFunc("/logged-out", s.loggedOut).Methods(http.MethodGet)
+
+	citizen := mw.RequireLoA(auth.LoASubstantial, s.login, s.fail)
+	r.Handle("/mina-sidor", citizen(http.HandlerFunc(s.myPages))).Methods(http.MethodGet)
+
+	if s.cfg.Dev && s.d.DevIdP != nil {
+		r.PathPrefix("/devidp/").Handler(s.d.DevIdP)
+	}
+
+	var trusted []netip.Prefix
+	for _, c := range s.cfg.Security.TrustedProxies {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			trusted = append(trusted, p)
+		}
+	}
+	hsts := s.cfg.Security.HSTSMaxAge
+	if s.public.Scheme != "https" {
+		hsts = 0
+	}
+	var h http.Handler = r
+	h = mw.CSRF([]string{"/saml/", "/backchannel-logout/", "/devidp/"}, s.fail)(h)
+	h = s.pageContext(h)
+	h = mw.LoadSession(s.d.Sessions, s.cookies, s.log)(h)
+	h = mw.MaxBody(s.cfg.Security.MaxBodyBytes, s.fail)(h)
+	h = mw.SecurityHeaders(mw.HeaderOptions{HSTSMaxAge: hsts, NoReferrerPrefixes: []string{"/login/", "/saml/"}})(h)
+	h = mw.AccessLog(s.log, s.metrics.observe)(h)
+	h = mw.Recover(s.log, func(w http.ResponseWriter, req *http.Request) {
+		s.fail(w, req, http.StatusInternalServerError, "error.500")
+	})(h)
+	h = mw.ClientIP(trusted)(h)
+	h = mw.RequestID(h)
+	h = withRouteHolder(h)
+	return h
+}
+
+func (s *Server) adminRoutes(reg *prometheus.Registry) http.Handler {
+	m := http.NewServeMux()
+	m.Handle("GET /metrics", metricsHandler(reg))
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	return m
+}
