@@ -50,6 +50,10 @@ type Pending struct {
 	ReturnTo string `json:"ret"`
 	// Created is when Begin ran; AuthTime must not be before it with ForceAuthn.
 	Created time.Time `json:"created"`
+	// Form holds what a person had typed when their session expired or a
+	// step-up interrupted them, so it can be offered again after login.
+	// Only the gateway's saved-form records use it.
+	Form map[string][]string `json:"form,omitempty"`
 }
 
 // Challenge tells the gateway how to send the browser to the IdP. Exactly one

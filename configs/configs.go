@@ -13,3 +13,8 @@ var Dev []byte
 //
 //go:embed production.example.yaml
 var ProductionExample []byte
+
+// Population is configs/population.yaml, the test population register.
+//
+//go:embed population.yaml
+var Population []byte

@@ -264,6 +264,18 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request) {
 	s.metrics.logins.WithLabelValues(name, "success").Inc()
 	s.log.InfoContext(ctx, "login", "request_id", rid, "idp", name, "loa", id.LoA.String(), "kind", string(id.Kind), "step_up", stepUp)
 	http.SetCookie(w, s.cookies.SessionCookie(sess.ID))
+	if saved, ok := s.takeSavedForm(w, r); ok {
+		// Offer the kept form again, with the new session's CSRF token; the
+		// person sends it themself, so nothing happens without their click.
+		mw.SetSession(ctx, sess)
+		rq := web.RequestFrom(ctx)
+		rq.CSRF = sess.CSRF
+		rq.User = &web.User{Name: id.Name(), Staff: id.Kind == auth.Staff}
+		s.web.Render(w, r, http.StatusOK, "resubmit.html", web.Page{Title: "resubmit.title", Data: map[string]any{
+			"Action": auth.SafeReturnTo(saved.ReturnTo), "Form": saved.Form, "Back": auth.SafeReturnTo(saved.ReturnTo),
+		}})
+		return
+	}
 	http.Redirect(w, r, auth.SafeReturnTo(pending.ReturnTo), http.StatusSeeOther)
 }
 

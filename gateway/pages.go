@@ -3,11 +3,14 @@ package gateway
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/civicgate/civicgate/auth"
+	"github.com/civicgate/civicgate/auth/session"
+	"github.com/civicgate/civicgate/gateway/audit"
 	mw "github.com/civicgate/civicgate/gateway/middleware"
 	"github.com/civicgate/civicgate/web"
 )
@@ -28,6 +31,8 @@ func (s *Server) pageContext(next http.Handler) http.Handler {
 				rq.User.ActingFor = sess.ActingFor.Name
 			}
 			rq.CSRF = sess.CSRF
+			rq.IdleSeconds = int(sess.IdleTimeout / time.Second)
+			rq.WarnSeconds = int(s.cfg.Sessions.WarnBefore / time.Second)
 		}
 		next.ServeHTTP(w, r.WithContext(web.WithRequest(r.Context(), rq)))
 	})
@@ -71,8 +76,13 @@ func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {
 }
 
 // login is the middleware's LoginFunc: it sends the browser to the chooser
-// with the current page as the return address.
+// with the current page as the return address. A form posted without a
+// valid session (expired, or below the level the page needs) is kept
+// server-side, bound to this browser, and offered again after the login.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, min auth.LoA, stepUp bool) {
+	if r.Method == http.MethodPost {
+		s.saveForm(w, r)
+	}
 	q := url.Values{}
 	q.Set("return", r.URL.RequestURI())
 	if min > auth.LoANone {
@@ -82,6 +92,90 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, min auth.LoA, ste
 		q.Set("stepup", "1")
 	}
 	http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
+}
+
+// savedFormTTL is how long a kept form waits for its owner to log in.
+const savedFormTTL = 30 * time.Minute
+
+// savedFormIdP marks saved-form records in the flow store.
+const savedFormIdP = "saved-form"
+
+func (s *Server) saveForm(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseMultipartForm(s.cfg.Security.MaxBodyBytes); err != nil && err != http.ErrNotMultipart {
+		return
+	}
+	vals := map[string][]string{}
+	for k, v := range r.PostForm {
+		if k != mw.CSRFField {
+			vals[k] = v
+		}
+	}
+	if len(vals) == 0 {
+		return
+	}
+	p := auth.Pending{ID: session.NewID(), IdP: savedFormIdP, ReturnTo: r.URL.RequestURI(), Form: vals, Created: s.now()}
+	if err := s.d.Flows.Save(r.Context(), p, savedFormTTL); err != nil {
+		s.log.WarnContext(r.Context(), "could not keep a form across login", "request_id", mw.RequestIDFrom(r.Context()), "err", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.cookies.Form, Value: p.ID, Path: "/", MaxAge: int(savedFormTTL / time.Second), HttpOnly: true, Secure: s.cookies.Secure, SameSite: http.SameSiteLaxMode})
+}
+
+// takeSavedForm returns the form this browser kept before logging in, once.
+func (s *Server) takeSavedForm(w http.ResponseWriter, r *http.Request) (auth.Pending, bool) {
+	ck, err := r.Cookie(s.cookies.Form)
+	if err != nil || ck.Value == "" {
+		return auth.Pending{}, false
+	}
+	http.SetCookie(w, s.cookies.Expire(s.cookies.Form))
+	p, err := s.d.Flows.Take(r.Context(), ck.Value)
+	if err != nil || p.IdP != savedFormIdP {
+		return auth.Pending{}, false
+	}
+	return p, true
+}
+
+// extendSession answers the idle warning's "stay logged in": loading the
+// session already extended it.
+func (s *Server) extendSession(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Accept") == "application/json" {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+		return
+	}
+	http.Redirect(w, r, auth.SafeReturnTo(r.PostFormValue("return")), http.StatusSeeOther)
+}
+
+type sessionView struct {
+	Device, Method    string
+	Created, LastSeen time.Time
+	Current           bool
+}
+
+// logoutEverywhere ends every session of the logged-in person, on every
+// replica.
+func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := mw.SessionFrom(ctx)
+	n, err := s.d.Sessions.DeleteByPerson(ctx, sess.Identity.Key())
+	if err != nil {
+		s.log.ErrorContext(ctx, "session store unavailable", "request_id", mw.RequestIDFrom(ctx), "err", err)
+		w.Header().Set("Retry-After", "5")
+		s.fail(w, r, http.StatusServiceUnavailable, "error.503")
+		return
+	}
+	// The current session is among them, but delete it by ID as well in
+	// case the person index lagged behind.
+	_ = s.d.Sessions.Delete(ctx, sess.ID)
+	if err := s.d.Audit.Record(ctx, audit.Event{
+		RequestID: mw.RequestIDFrom(ctx), Actor: sess.Identity.Key(), ActorRole: string(sess.Identity.Kind), Subject: subjectOf(sess.Identity),
+		Action: "logout.everywhere", Resource: "sessions", Outcome: audit.Success, Detail: map[string]string{"sessions": strconv.Itoa(n)},
+	}); err != nil {
+		s.log.ErrorContext(ctx, "audit log unavailable", "request_id", mw.RequestIDFrom(ctx), "err", err)
+	}
+	http.SetCookie(w, s.cookies.Expire(s.cookies.Session))
+	http.Redirect(w, r, "/logged-out", http.StatusSeeOther)
 }
 
 type identityView struct {
@@ -105,7 +199,16 @@ func (s *Server) myPages(w http.ResponseWriter, r *http.Request) {
 		Expires:      sess.Expires,
 		Roles:        id.Roles,
 	}
-	s.web.Render(w, r, http.StatusOK, "mypages.html", web.Page{Title: "mypages.title", Data: map[string]any{"Identity": view}})
+	var sessions []sessionView
+	if list, err := s.d.Sessions.List(r.Context(), id.Key()); err == nil {
+		cur := session.HashID(sess.ID)
+		for _, l := range list {
+			sessions = append(sessions, sessionView{Device: l.UserAgent, Method: s.providerDisplay(r, l.IdP), Created: l.Created, LastSeen: l.LastSeen, Current: l.IDHash == cur})
+		}
+	} else {
+		s.log.WarnContext(r.Context(), "listing sessions failed", "request_id", mw.RequestIDFrom(r.Context()), "err", err)
+	}
+	s.web.Render(w, r, http.StatusOK, "mypages.html", web.Page{Title: "mypages.title", Data: map[string]any{"Identity": view, "Sessions": sessions}})
 }
 
 func (s *Server) providerDisplay(r *http.Request, name string) string {

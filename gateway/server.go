@@ -151,7 +151,10 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/logged-out", s.loggedOut).Methods(http.MethodGet)
 
 	citizen := mw.RequireLoA(auth.LoASubstantial, s.login, s.fail)
+	anyone := mw.RequireLoA(auth.LoANone, s.login, s.fail)
 	r.Handle("/mina-sidor", citizen(http.HandlerFunc(s.myPages))).Methods(http.MethodGet)
+	r.Handle("/mina-sidor/logga-ut-overallt", citizen(http.HandlerFunc(s.logoutEverywhere))).Methods(http.MethodPost)
+	r.Handle("/session/extend", anyone(http.HandlerFunc(s.extendSession))).Methods(http.MethodPost)
 
 	if s.cfg.Dev && s.d.DevIdP != nil {
 		r.PathPrefix("/devidp/").Handler(s.d.DevIdP)

@@ -162,7 +162,8 @@ type Layout struct {
 	User      *User
 	CSRF      string
 	RequestID string
-	Nonce     string
+	Idle      int
+	Warn      int
 	Data      any
 }
 
@@ -180,6 +181,9 @@ type Request struct {
 	User      *User
 	CSRF      string
 	RequestID string
+	// IdleSeconds and WarnSeconds drive the idle-timeout warning of
+	// logged-in pages (zero: no warning).
+	IdleSeconds, WarnSeconds int
 }
 
 type requestKey struct{}
@@ -249,6 +253,8 @@ func (r *Renderer) layout(req *http.Request, rq *Request, p Page) Layout {
 		User:      rq.User,
 		CSRF:      rq.CSRF,
 		RequestID: rq.RequestID,
+		Idle:      rq.IdleSeconds,
+		Warn:      rq.WarnSeconds,
 		Data:      p.Data,
 	}
 }

@@ -483,3 +483,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// AddClient registers (or replaces) an OIDC client. Call it before the
+// handler serves requests: the client table is not guarded for changes
+// while serving.
+func (p *Provider) AddClient(c Client) error {
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clients[c.ID] = cl
+	return nil
+}

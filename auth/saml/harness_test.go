@@ -80,16 +80,21 @@ var (
 	keyCache   = map[string]*rsa.PrivateKey{}
 )
 
-// testKey returns the named 2048-bit key, generated once per test binary.
+// testKey returns the named 2048-bit key, loaded or generated once per test
+// binary.
 func testKey(t testing.TB, name string) *rsa.PrivateKey {
 	keyCacheMu.Lock()
 	defer keyCacheMu.Unlock()
 	if k, ok := keyCache[name]; ok {
 		return k
 	}
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	// Fixed keys from testdata (testdata/gen.sh) keep the tests fast, the
+	// fuzz workers above all; a name without a file gets a fresh key.
+	k, err := loadKey(filepath.Join("testdata", name+".key"))
 	if err != nil {
-		t.Fatal(err)
+		if k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			t.Fatal(err)
+		}
 	}
 	keyCache[name] = k
 	return k

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/civicgate/civicgate/configs"
+	"github.com/civicgate/civicgate/gateway/app"
 	"github.com/civicgate/civicgate/gateway/audit"
 	"github.com/civicgate/civicgate/gateway/config"
 	"github.com/civicgate/civicgate/gateway/logging"
@@ -82,7 +83,7 @@ func dev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 // down gracefully, letting requests in flight finish.
 func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(addr string)) error {
 	buildCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	a, err := build(buildCtx, cfg, log)
+	a, err := app.Build(buildCtx, cfg, log, app.Options{})
 	cancel()
 	if err != nil {
 		return err
@@ -94,7 +95,7 @@ func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, start
 		return err
 	}
 	servers := []*http.Server{{
-		Handler:           a.server.Handler(),
+		Handler:           a.Server.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -118,7 +119,7 @@ func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, start
 			return err
 		}
 		listeners = append(listeners, adm)
-		servers = append(servers, &http.Server{Handler: a.server.AdminHandler(), ReadHeaderTimeout: 5 * time.Second})
+		servers = append(servers, &http.Server{Handler: a.Server.AdminHandler(), ReadHeaderTimeout: 5 * time.Second})
 	}
 
 	errc := make(chan error, len(servers))
@@ -204,7 +205,7 @@ func auditVerify(ctx context.Context, cfgPath, dataDir string, stdout io.Writer)
 	}
 	db, dialect, err := sqldb.Open(ctx, dsn)
 	if err != nil {
-		return fmt.Errorf("database: cannot open %s: %v", redactDSN(dsn), err)
+		return fmt.Errorf("database: cannot open %s: %v", app.RedactDSN(dsn), err)
 	}
 	defer db.Close()
 	key, err := audit.LoadKey(keyFile)

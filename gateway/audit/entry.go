@@ -17,18 +17,18 @@ import (
 // Actor that was a person key reads "hmac:" followed by the same kind of
 // pseudonym.
 type Entry struct {
-	Seq         int64     // position in the chain, 1 for the first entry, without gaps
-	Time        time.Time // UTC, millisecond precision
-	RequestID   string
-	Actor       string // "system", "staff:<idp>:<sub>" or "hmac:<hex>" for a person
-	ActorRole   string
-	SubjectHMAC string // empty when the event concerned no person
-	Action      string
-	Resource    string
-	Outcome     string
-	Detail      map[string]string
-	PrevHash    string // Hash of entry Seq-1; GenesisHash for the first entry
-	Hash        string // SHA-256 over the canonical encoding of all fields above
+	Seq         int64             `json:"seq"`          // position in the chain, 1 for the first entry, without gaps
+	Time        time.Time         `json:"time"`         // UTC, millisecond precision
+	RequestID   string            `json:"request_id"`   // the request that caused it
+	Actor       string            `json:"actor"`        // "system", "staff:<idp>:<sub>" or "hmac:<hex>" for a person
+	ActorRole   string            `json:"actor_role"`   // as given in the Event
+	SubjectHMAC string            `json:"subject_hmac"` // empty when the event concerned no person
+	Action      string            `json:"action"`       // as given in the Event
+	Resource    string            `json:"resource"`     // as given, personal identity numbers pseudonymised
+	Outcome     string            `json:"outcome"`      // Success, Failure or Denied
+	Detail      map[string]string `json:"detail"`       // as given, personal identity numbers pseudonymised
+	PrevHash    string            `json:"prev_hash"`    // Hash of entry Seq-1; GenesisHash for the first entry
+	Hash        string            `json:"hash"`         // SHA-256 over the canonical encoding of all fields above
 }
 
 // GenesisHash is the PrevHash of the first entry: 64 zeros.

@@ -110,7 +110,7 @@ func NewSQL(db *sql.DB, dialect Dialect, key []byte, opts Options) (*SQL, error)
 		(seq, time_ms, request_id, actor, actor_role, subject_hmac, action, resource, outcome, detail, prev_hash, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	s.qAdvance = dialect.Rebind("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ?")
-	s.qForSubject = dialect.Rebind("SELECT " + rowColumns + " FROM audit_log WHERE subject_hmac = ? ORDER BY seq DESC LIMIT ?")
+	s.qForSubject = dialect.Rebind("SELECT " + rowColumns + " FROM audit_log WHERE subject_hmac = ? AND subject_hmac <> '' ORDER BY seq DESC LIMIT ?")
 	s.qSince = dialect.Rebind("SELECT " + rowColumns + " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
 	s.qHead = "SELECT seq, hash FROM audit_head WHERE id = 1"
 	return s, nil

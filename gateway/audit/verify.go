@@ -41,9 +41,9 @@ const maxProblems = 100
 
 // Problem is one place where the chain is broken.
 type Problem struct {
-	Seq    int64  // the sequence number at which the chain breaks
-	Kind   string // one of the Kind constants
-	Detail string // what was found, in a sentence
+	Seq    int64  `json:"seq"`    // the sequence number at which the chain breaks
+	Kind   string `json:"kind"`   // one of the Kind constants
+	Detail string `json:"detail"` // what was found, in a sentence
 }
 
 // String describes the problem in one sentence.
@@ -53,12 +53,12 @@ func (p Problem) String() string {
 
 // Report is the result of verifying the whole log.
 type Report struct {
-	Entries  int       // entries read
-	OK       bool      // no problems found
-	Problems []Problem // in chain order, at most 100
-	Omitted  int       // problems found beyond those listed
-	HeadSeq  int64     // the head checkpoint's sequence number
-	HeadHash string    // the head checkpoint's hash, for anchoring elsewhere
+	Entries  int       `json:"entries"`   // entries read
+	OK       bool      `json:"ok"`        // no problems found
+	Problems []Problem `json:"problems"`  // in chain order, at most 100
+	Omitted  int       `json:"omitted"`   // problems found beyond those listed
+	HeadSeq  int64     `json:"head_seq"`  // the head checkpoint's sequence number
+	HeadHash string    `json:"head_hash"` // the head checkpoint's hash, for anchoring elsewhere
 }
 
 // String says whether the chain is intact and, if not, where it is broken,

@@ -17,8 +17,9 @@ type ErrorFunc func(w http.ResponseWriter, r *http.Request, status int, key stri
 // Cookies names the gateway's cookies and says how to set them.
 type Cookies struct {
 	// Session and Flow are the cookie names: "__Host-cg_session" and
-	// "__Host-cg_flow" in production.
-	Session, Flow string
+	// "__Host-cg_flow" in production. Form points at a form kept across a
+	// login.
+	Session, Flow, Form string
 	// Secure sets the Secure flag (false only on plain-HTTP localhost in dev).
 	Secure bool
 }
@@ -28,9 +29,9 @@ type Cookies struct {
 // without Secure).
 func NewCookies(insecure bool) Cookies {
 	if insecure {
-		return Cookies{Session: "cg_session", Flow: "cg_flow", Secure: false}
+		return Cookies{Session: "cg_session", Flow: "cg_flow", Form: "cg_form", Secure: false}
 	}
-	return Cookies{Session: "__Host-cg_session", Flow: "__Host-cg_flow", Secure: true}
+	return Cookies{Session: "__Host-cg_session", Flow: "__Host-cg_flow", Form: "__Host-cg_form", Secure: true}
 }
 
 // SessionCookie returns the session cookie for id: HttpOnly, SameSite=Lax,

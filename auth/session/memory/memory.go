@@ -34,7 +34,7 @@ type Memory struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	sessions map[string]*record            // by session.HashID
+	sessions map[string]*record             // by session.HashID
 	byPerson map[string]map[string]struct{} // session.HashPersonKey -> session hashes
 	byIdP    map[string]map[string]struct{} // session.HashIdPSession -> session hashes
 	flows    map[string]flow

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/civicgate/civicgate/auth"
 	"github.com/civicgate/civicgate/auth/session"
 )
@@ -77,7 +75,7 @@ func (s *Store) Take(ctx context.Context, id string) (auth.Pending, error) {
 
 // replayScript records KEYS[1] until ARGV[2] unless it is already recorded
 // beyond now (ARGV[1]); it returns 1 for a first use.
-var replayScript = redis.NewScript(`
+var replayScript = newScript(`
 local kept = tonumber(redis.call('GET', KEYS[1]))
 if kept and kept > tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[2])
@@ -106,7 +104,7 @@ func (s *Store) FirstUse(ctx context.Context, key string, expiry time.Time) (boo
 
 // limitScript counts one event in a window's counter and makes the counter
 // disappear after the window.
-var limitScript = redis.NewScript(`
+var limitScript = newScript(`
 local c = redis.call('INCR', KEYS[1])
 if c == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
 return c

@@ -87,7 +87,7 @@ end
 
 // getScript returns the session data and extends the idle timeout, in one
 // step: a key that is gone stays gone, whatever runs concurrently.
-var getScript = redis.NewScript(luaDead + `
+var getScript = newScript(luaDead + `
 local v = redis.call('HMGET', KEYS[1], 'd', 'x', 'i', 'l')
 if not v[1] then return false end
 local now = tonumber(ARGV[1])
@@ -108,7 +108,7 @@ return v[1]
 
 // putScript replaces the whole record: no field of an earlier session with
 // the same ID survives.
-var putScript = redis.NewScript(`
+var putScript = newScript(`
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'x', ARGV[2], 'i', ARGV[3], 'l', ARGV[4], 'p', ARGV[5], 'k', ARGV[6])
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
@@ -117,7 +117,7 @@ return 1
 
 // indexAddScript adds a member to an index set and makes the set live at
 // least until ARGV[2]; it returns the set's size.
-var indexAddScript = redis.NewScript(`
+var indexAddScript = newScript(`
 redis.call('SADD', KEYS[1], ARGV[1])
 local ttl = redis.call('PTTL', KEYS[1])
 local want, now = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -129,7 +129,7 @@ return redis.call('SCARD', KEYS[1])
 // holds ARGV[2], so a stale index member can never end someone else's
 // session. It returns 1 when a live session was deleted, 0 when there was
 // none (gone or already expired), -1 when the session belongs elsewhere.
-var deleteIfScript = redis.NewScript(luaDead + `
+var deleteIfScript = newScript(luaDead + `
 local v = redis.call('HMGET', KEYS[1], ARGV[1], 'x', 'i', 'l')
 if not v[1] then return 0 end
 if v[1] ~= ARGV[2] then return -1 end
@@ -230,9 +230,18 @@ func cardinality(c *scriptCall) (int64, error) {
 	return c.cmd.Int64()
 }
 
+// script is a Lua script that keeps its source for EVAL after a NOSCRIPT in
+// a pipeline.
+type script struct {
+	*redis.Script
+	src string
+}
+
+func newScript(src string) *script { return &script{Script: redis.NewScript(src), src: src} }
+
 // scriptCall is one single-key script run in a pipeline.
 type scriptCall struct {
-	script *redis.Script
+	script *script
 	key    string
 	args   []any
 	cmd    *redis.Cmd
@@ -264,7 +273,7 @@ func (s *Store) runScripts(ctx context.Context, calls []*scriptCall, extra func(
 	}
 	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, c := range missing {
-			c.cmd = p.Eval(ctx, c.script.Source(), []string{c.key}, c.args...)
+			c.cmd = p.Eval(ctx, c.script.src, []string{c.key}, c.args...)
 		}
 		return nil
 	}); err != nil {

@@ -429,3 +429,26 @@ func checkUnavailable(t *testing.T, st *redisstore.Store, within time.Duration) 
 		}
 	}
 }
+
+// TestPipelineWithoutCachedScript checks the EVAL fallback that pipelines
+// use when a node has lost its script cache (restart, failover): every
+// call runs exactly once.
+func TestPipelineWithoutCachedScript(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// A unique comment makes a script no Redis has cached.
+	src := "-- " + f.prefix + "\nreturn redis.call('INCR', KEYS[1])"
+	keys := []string{f.prefix + "x:a", f.prefix + "x:b", f.prefix + "x:a"}
+	got, err := f.store.RunScriptsFresh(ctx, src, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0] != 1 || got[1] != 1 || got[2] != 2 {
+		t.Errorf("first run = %v, want [1 1 2] (each call exactly once)", got)
+	}
+	// Now cached: EVALSHA succeeds directly.
+	got, err = f.store.RunScriptsFresh(ctx, src, keys[:1])
+	if err != nil || len(got) != 1 || got[0] != 3 {
+		t.Errorf("second run = (%v, %v), want [3]", got, err)
+	}
+}

@@ -145,7 +145,7 @@ func testFlowConcurrentTake(t *testing.T, f session.Flows, ff FastForward) {
 				case err == nil && got.RequestID == p.RequestID:
 					wins.Add(1)
 				case err == nil:
-					errs <- errors.New("Take returned another flow")
+					errs <- errors.New("a Take returned another flow")
 				case !errors.Is(err, session.ErrNotFound):
 					errs <- err
 				}

@@ -153,12 +153,12 @@ func testRoundTrip(t *testing.T, st session.Store, ff FastForward) {
 	}, 15*time.Minute, 8*time.Hour)
 
 	staff := newSession(now, auth.Identity{
-		Kind:     auth.Staff,
-		Subject:  "agent-7",
-		LoA:      auth.LoASubstantial,
-		IdP:      "workforce",
-		Method:   "oidc",
-		Roles:    []string{"contact-centre", "case-reader"},
+		Kind:    auth.Staff,
+		Subject: "agent-7",
+		LoA:     auth.LoASubstantial,
+		IdP:     "workforce",
+		Method:  "oidc",
+		Roles:   []string{"contact-centre", "case-reader"},
 	}, 30*time.Minute, 10*time.Hour)
 	staff.ActingFor = &session.ActingFor{PersonalNumber: pnrBertil, Name: "Bertil Test", Reason: "phone call", Since: now}
 
@@ -487,7 +487,7 @@ func testStoreConcurrency(t *testing.T, st session.Store, ff FastForward) {
 					if errors.Is(err, session.ErrNotFound) {
 						err = nil
 					} else if err == nil && (got.ID != s.ID || got.Identity.PersonalNumber != pnrCoord) {
-						err = errors.New("Get returned another session")
+						err = errors.New("a Get returned another session")
 					}
 				case 1:
 					c := *s

@@ -1,9 +1,11 @@
-package main
+// Package app assembles a gateway from its configuration: session store,
+// database, audit log, identity providers and the built-in test provider. The
+// binary and the integration tests build gateways the same way.
+package app
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,22 +31,34 @@ import (
 	"github.com/civicgate/civicgate/gateway/sqldb"
 )
 
-// app is everything built from a configuration, and how to close it.
-type app struct {
-	server  *gateway.Server
+// App is everything built from a configuration, and how to close it.
+type App struct {
+	// Server is the gateway.
+	Server *gateway.Server
+	// DevIdP is the built-in test provider, when enabled.
+	DevIdP  *devidp.Provider
 	closers []func()
 }
 
-func (a *app) Close() {
+// Options change how Build assembles the gateway; the zero value is right
+// for the binary.
+type Options struct {
+	// DevIdP shares one test provider between several gateways (replica
+	// tests); nil builds a new one when test_idp.enabled.
+	DevIdP *devidp.Provider
+}
+
+// Close releases what Build opened, newest first.
+func (a *App) Close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
 }
 
-// build assembles the gateway from cfg. Every error is one sentence that
+// Build assembles the gateway from cfg. Every error is one sentence that
 // names the configuration key or file at fault.
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
-	a := &app{}
+func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) (_ *App, err error) {
+	a := &App{}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -87,11 +101,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 	}
 	db, dialect, err := sqldb.Open(ctx, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("database: cannot open %s: %v", redactDSN(dsn), err)
+		return nil, fmt.Errorf("database: cannot open %s: %v", RedactDSN(dsn), err)
 	}
 	a.closers = append(a.closers, func() { _ = db.Close() })
 	if err := db.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("database: %s is unreachable: %v", redactDSN(dsn), err)
+		return nil, fmt.Errorf("database: %s is unreachable: %v", RedactDSN(dsn), err)
 	}
 	ready["database"] = db.PingContext
 	if err := audit.Migrate(ctx, db, dialect); err != nil {
@@ -112,7 +126,22 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 	var dev *devidp.Provider
 	var pendingSP [][]byte
 	testClients := map[string]devClient{}
-	if cfg.TestIdP.Enabled {
+	if cfg.TestIdP.Enabled && o.DevIdP != nil {
+		dev = o.DevIdP
+		for _, pc := range cfg.IdentityProviders {
+			if pc.Protocol == "test" && pc.Test.Protocol == "oidc" {
+				dc, err := newDevClient(cfg, pc.Name)
+				if err != nil {
+					return nil, fmt.Errorf("data_dir: %v", err)
+				}
+				testClients[pc.Name] = dc
+				if err := dev.AddClient(dc.client); err != nil {
+					return nil, fmt.Errorf("test_idp: %v", err)
+				}
+			}
+		}
+		deps.DevIdP = dev.Handler()
+	} else if cfg.TestIdP.Enabled {
 		var clients []devidp.Client
 		for _, pc := range cfg.IdentityProviders {
 			if pc.Protocol == "test" && pc.Test.Protocol == "oidc" {
@@ -184,7 +213,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 	if err != nil {
 		return nil, err
 	}
-	a.server = srv
+	a.Server = srv
+	a.DevIdP = dev
 	return a, nil
 }
 
@@ -305,11 +335,12 @@ func newDevClient(cfg *config.Config, name string) (devClient, error) {
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		return devClient{}, fmt.Errorf("cannot create %s: %v", keyDir, err)
 	}
-	secret := randomSecret()
 	secretFile := filepath.Join(keyDir, name+"-client-secret")
-	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
-		return devClient{}, fmt.Errorf("cannot write %s: %v", secretFile, err)
+	b, err := persistentSecret(secretFile)
+	if err != nil {
+		return devClient{}, err
 	}
+	secret := string(b)
 	base := strings.TrimSuffix(cfg.PublicURL, "/")
 	return devClient{
 		client: devidp.Client{
@@ -365,8 +396,8 @@ func auditKey(cfg *config.Config) ([]byte, error) {
 	return key, nil
 }
 
-// redactDSN hides a password in a database URL.
-func redactDSN(dsn string) string {
+// RedactDSN hides a password in a database URL.
+func RedactDSN(dsn string) string {
 	if i := strings.Index(dsn, "://"); i >= 0 {
 		rest := dsn[i+3:]
 		if at := strings.Index(rest, "@"); at >= 0 {
@@ -378,5 +409,3 @@ func redactDSN(dsn string) string {
 	}
 	return dsn
 }
-
-var _ = sql.ErrNoRows

@@ -1,0 +1,26 @@
+package redisstore
+
+import "context"
+
+// RunScriptsFresh runs a script that no Redis has seen yet through the
+// pipeline path, so the NOSCRIPT fallback is exercised without flushing the
+// shared script cache.
+func (s *Store) RunScriptsFresh(ctx context.Context, src string, keys []string) ([]int64, error) {
+	sc := newScript(src)
+	calls := make([]*scriptCall, len(keys))
+	for i, k := range keys {
+		calls[i] = &scriptCall{script: sc, key: k}
+	}
+	if err := s.runScripts(ctx, calls, nil); err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(calls))
+	for i, c := range calls {
+		n, err := c.cmd.Int64()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
+}

@@ -1,0 +1,113 @@
+// Package remote lets an e-service module be a separate service, written in
+// any language, behind the gateway: the gateway proxies /e/<id>/ to the
+// module's upstream URL and tells the module who is asking with a short-lived
+// signed identity assertion. This comment is the contract a municipal
+// developer programs against.
+//
+// # What the module receives
+//
+// Every request the gateway forwards has the path below /e/<id> (the prefix
+// is removed: /e/exempel/kvitto arrives as /kvitto, appended to the
+// upstream URL's own path) and these headers:
+//
+//   - Civicgate-Assertion: the identity assertion, a JWT (below). Absent only
+//     for anonymous requests to a module whose min_loa is "none".
+//   - Civicgate-Request-Id: the gateway's request ID; quote it in logs so a
+//     support case can be followed through the gateway's audit log.
+//   - Civicgate-Csrf-Token: the session's anti-forgery token. The gateway
+//     refuses a state-changing request (POST, PUT, PATCH, DELETE) that does
+//     not carry it, so every form must include it as a hidden field named
+//     "csrf", and scripts must send it in an X-CSRF-Token header.
+//   - X-Forwarded-Proto, X-Forwarded-Host: the gateway's public scheme and
+//     host; X-Forwarded-Prefix: "/e/<id>", the path the module is mounted
+//     at; X-Forwarded-For: the citizen's address. Prefer relative links
+//     and redirects; build absolute ones from these headers.
+//
+// The module never receives the browser's cookies, its Authorization header,
+// any Civicgate-* or X-CSRF-Token header the browser sent (a client cannot
+// forge them: the gateway removes them before adding its own), or
+// hop-by-hop headers.
+//
+// What the module may not send back: Set-Cookie (the module shares the
+// gateway's origin and must not set cookies on it; keep state server side
+// or in the form), Clear-Site-Data, Strict-Transport-Security, Alt-Svc,
+// Civicgate-* and every Access-Control-* header (CORS on the gateway's
+// origin would let other sites read citizens' pages with their session).
+// The gateway removes them. A Location pointing at the upstream URL is
+// rewritten to the public /e/<id> address.
+//
+// # The identity assertion
+//
+// A compact JWS, signed with ES256 (ECDSA P-256, SHA-256). Its header has
+// "alg": "ES256", "typ": "civicgate-assertion+jwt" and "kid", the RFC 7638
+// thumbprint of the signing key. The gateway publishes its public keys as a
+// JWKS at <public_url>/.well-known/civicgate-jwks.json. A module MUST check:
+// alg is ES256 (refuse every other value, "none" and HS256 above all); typ;
+// the signature with the key named by kid; iss; aud equals its own module
+// ID; exp, nbf and iat with at most 30 seconds of clock skew. Verifier does
+// all of this for Go modules.
+//
+// Claims:
+//
+//	iss          string   the gateway's public URL, e.g. "https://e-tjanster.example.se"
+//	aud          string   the module ID (a single string, never an array)
+//	iat          number   issued at, Unix seconds
+//	nbf          number   not before; equal to iat
+//	exp          number   expiry; iat + 60
+//	jti          string   random, unique per assertion (128 bits, base64url)
+//	htm          string   the HTTP method of the request it was issued for
+//	htu          string   the request target sent to the module (path and
+//	                      query, e.g. "/kvitto?id=3"); compare with the request
+//	                      line you received, so an assertion copied from one
+//	                      request is useless on another
+//	sub          string   the subject: a pseudonym of the person the matter
+//	                      concerns (see below)
+//	subject_name string   the subject's name, for display
+//	act          object   the actor, who is logged in:
+//	  kind       string     "citizen" or "staff"
+//	  key        string     a pseudonym of the actor (see below)
+//	  name       string     the actor's name, for display
+//	  roles      []string   staff roles (staff only), e.g. "contact-centre"
+//	on_behalf    bool     true when a staff actor (a contact-centre agent)
+//	                      acts for the citizen named by sub; the module must
+//	                      then show and record the matter as the subject's
+//	loa          string   level of assurance of the actor's login: "low",
+//	                      "substantial" or "high"
+//	acr          string   the exact authentication context URI, e.g.
+//	                      "http://id.elegnamnden.se/loa/1.0/loa3"
+//	idp          string   the identity provider the actor logged in with,
+//	                      e.g. "bankid", "freja"
+//	channel      string   how the matter reaches the module: "web" (the
+//	                      citizen self-service) or "contact-centre"
+//	request_id   string   the same value as Civicgate-Request-Id
+//	subject_pnr  string   the subject's personnummer (12 digits), ONLY for
+//	                      modules configured with allow_personal_number and
+//	                      when the subject has one (foreign e-ID users have
+//	                      none)
+//	actor_pnr    string   the actor's personnummer, on the same terms; never
+//	                      for staff
+//
+// When nobody else is concerned the subject is the actor: sub equals
+// act.key and subject_name equals act.name.
+//
+// # Pseudonyms
+//
+// sub and act.key are HMAC-SHA256 pseudonyms of the person's stable key
+// (personnummer, eIDAS prid, or the staff account), keyed with a secret the
+// gateway derives for each module from its own pseudonym key. They are
+// stable — the same person always has the same pseudonym in one module, so
+// a module can keep "my cases" with them — but two modules cannot match
+// their records through them, and a module cannot recover the personnummer.
+// A module that needs the number itself must be configured with
+// allow_personal_number, which the module's personal-data record must
+// justify.
+//
+// # Keys and rotation
+//
+// The first configured signing key signs; every configured key is
+// published. To rotate: add the new key second and deploy (it is now
+// published); after modules' caches have expired (the JWKS is served with
+// max-age 300 s, and Verifier refetches on an unknown kid anyway) move it
+// first and deploy (it now signs; assertions by the old key stay valid for
+// their last 60 s); then remove the old key.
+package remote
