@@ -560,4 +560,3 @@ func findAllNS(el *etree.Element, ns, tag string) []*etree.Element {
 	walk(el)
 	return out
 }
-

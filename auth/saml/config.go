@@ -14,8 +14,8 @@ import (
 // Entity categories of the Swedish eID framework that the SP declares in its
 // metadata.
 const (
-	CategoryLoA3PNR                  = "http://id.elegnamnden.se/ec/1.0/loa3-pnr"
-	CategoryPublicSectorSP           = "http://id.elegnamnden.se/st/1.0/public-sector-sp"
+	CategoryLoA3PNR                   = "http://id.elegnamnden.se/ec/1.0/loa3-pnr"
+	CategoryPublicSectorSP            = "http://id.elegnamnden.se/st/1.0/public-sector-sp"
 	CategoryAcceptsCoordinationNumber = "http://id.swedenconnect.se/general-ec/1.0/accepts-coordination-number"
 )
 
@@ -189,7 +189,10 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.EntityID) == "" {
 		bad("entity_id", "required")
 	}
-	for _, u := range []struct{ key, val string; required bool }{
+	for _, u := range []struct {
+		key, val string
+		required bool
+	}{
 		{"acs_url", c.ACSURL, true},
 		{"metadata_url", c.MetadataURL, true},
 		{"slo_url", c.SLOURL, false},

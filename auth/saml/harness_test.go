@@ -1,13 +1,12 @@
 package saml
 
 import (
-	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/sha1"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -171,7 +170,7 @@ type testClock struct {
 	t  time.Time
 }
 
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *testClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // harness is a real SAML IdP (crewjam's IdentityProvider on httptest) and
@@ -182,7 +181,7 @@ type harness struct {
 	now   time.Time // the clock the IdP and forged responses use
 	clock *testClock
 
-	idpKey, fedKey               keyPair
+	idpKey, fedKey                keyPair
 	spSign, spEnc, spPrev, spNext keyPair
 
 	srv      *httptest.Server
@@ -460,14 +459,14 @@ type forgeOpts struct {
 	mutateResp     func(r *crewsaml.Response)
 	unsignedAssert bool
 	unsignedResp   bool
-	plaintext      bool             // do not encrypt
+	plaintext      bool              // do not encrypt
 	encryptTo      *x509.Certificate // default: SP's current encryption cert
 	encryptor      *xmlenc.RSA
 	signer         *keyPair // default: the IdP's key
 	sigMethod      string
 	status         *crewsaml.Status
-	gcm            bool // AES-128-GCM content encryption (built here: the library's GCM encryptor is broken)
-	beforeSign     func(root *etree.Element) // edit the tree before the response is signed
+	gcm            bool                                                              // AES-128-GCM content encryption (built here: the library's GCM encryptor is broken)
+	beforeSign     func(root *etree.Element)                                         // edit the tree before the response is signed
 	extra          func(t testing.TB, root *etree.Element, assertion *etree.Element) // edit the tree after signing
 }
 
@@ -611,8 +610,6 @@ func rawForm(p auth.Pending, xmlBytes []byte) url.Values {
 		"RelayState":   {relayState(p.ID)},
 	}
 }
-
-var _ = bytes.MinRead
 
 // encryptGCM encrypts el with AES-128-GCM (nonce || ciphertext || tag, as
 // XML Encryption 1.1 specifies) under an RSA-OAEP wrapped key.

@@ -33,9 +33,9 @@ var (
 		dsig.ECDSASHA512SignatureMethod: true,
 	}
 	allowedDigestMethods = map[string]bool{
-		"http://www.w3.org/2001/04/xmlenc#sha256":        true,
+		"http://www.w3.org/2001/04/xmlenc#sha256":       true,
 		"http://www.w3.org/2001/04/xmldsig-more#sha384": true,
-		"http://www.w3.org/2001/04/xmlenc#sha512":        true,
+		"http://www.w3.org/2001/04/xmlenc#sha512":       true,
 	}
 )
 

@@ -43,7 +43,7 @@ func TestForgedResponses(t *testing.T) {
 		edit     func(form url.Values)
 		pending  func(p *auth.Pending)
 		request  func(form url.Values) *http.Request
-		shift    time.Duration // moves the provider's clock (not the library's)
+		shift    time.Duration  // moves the provider's clock (not the library's)
 		code     auth.ErrorCode // "" = accepted
 		contains string
 	}
@@ -143,7 +143,9 @@ func TestForgedResponses(t *testing.T) {
 		{name: "unsolicited response", opts: func(*harness, auth.Pending) forgeOpts {
 			return forgeOpts{
 				mutateResp: func(r *crewsaml.Response) { r.InResponseTo = "" },
-				mutate:     func(a *crewsaml.Assertion) { a.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "" }}
+				mutate: func(a *crewsaml.Assertion) {
+					a.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = ""
+				}}
 		}, code: auth.ErrInvalid, contains: "InResponseTo"},
 		{name: "wrong assertion issuer", opts: mutate(func(a *crewsaml.Assertion) { a.Issuer.Value = "https://other-idp.example.se" }), code: auth.ErrInvalid},
 		{name: "response without issuer", opts: func(*harness, auth.Pending) forgeOpts {
@@ -358,8 +360,7 @@ func TestForgedResponses(t *testing.T) {
 
 func TestEncryptionKeyRollover(t *testing.T) {
 	// spPrev was the encryption key before the rollover, spNext the next one.
-	var h *harness
-	h = newHarness(t, func(h *harness) {
+	h := newHarness(t, func(h *harness) {
 		h.cfg.PreviousEncryptionKeyFile = h.spPrev.keyFile
 		h.cfg.NextEncryptionCertFile = h.spNext.certFile
 	})

@@ -12,10 +12,10 @@ import (
 // Limits on what reaches the XML parsers. A genuine Swedish eID response is
 // a few kilobytes and about fifteen levels deep.
 const (
-	maxBodyBytes       = 256 << 10
-	maxResponseDepth   = 64
-	maxMetadataBytes   = 32 << 20
-	maxMetadataDepth   = 64
+	maxBodyBytes     = 256 << 10
+	maxResponseDepth = 64
+	maxMetadataBytes = 32 << 20
+	maxMetadataDepth = 64
 )
 
 // scanXML walks the document's tokens with the standard library's strict

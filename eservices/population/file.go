@@ -207,7 +207,7 @@ func build(d fileData) (*File, []error) {
 		if s.Name == "" {
 			bad("%s.name: required", at)
 		}
-		schools[s.ID] = School{ID: s.ID, Name: s.Name}
+		schools[s.ID] = School(s)
 	}
 
 	f := &File{

@@ -277,7 +277,6 @@ func (h *HTTP) lookup(ctx context.Context, op, pnr string) ([]Person, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps = minimiseAll(ps)
 	h.store(key, ps)
 	return ps, nil
 }
@@ -303,7 +302,11 @@ func (h *HTTP) fetch(ctx context.Context, op, pnr string) ([]Person, error) {
 		}
 		return nil, fail("%v", err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Drain a little so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+	}()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("population: %s: %w", op, ErrNotFound)

@@ -36,7 +36,11 @@ type App struct {
 	// Server is the gateway.
 	Server *gateway.Server
 	// DevIdP is the built-in test provider, when enabled.
-	DevIdP  *devidp.Provider
+	DevIdP *devidp.Provider
+	// Audit is the audit log.
+	Audit *audit.SQL
+	// Sessions is the session store.
+	Sessions session.Store
 	closers []func()
 }
 
@@ -215,6 +219,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 	a.Server = srv
 	a.DevIdP = dev
+	a.Audit = al
+	a.Sessions = deps.Sessions
 	return a, nil
 }
 

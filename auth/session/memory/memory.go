@@ -176,8 +176,11 @@ func (m *Memory) Get(ctx context.Context, id string) (*session.Session, error) {
 		m.mu.Unlock()
 		return nil, session.ErrNotFound
 	}
-	r.lastSeen = now
 	data := r.data
+	m.mu.Unlock()
+	m.mu.Lock()
+	r.lastSeen = now
+	m.sessions[h] = r
 	m.mu.Unlock()
 
 	var s session.Session

@@ -452,3 +452,47 @@ func TestPipelineWithoutCachedScript(t *testing.T) {
 		t.Errorf("second run = (%v, %v), want [3]", got, err)
 	}
 }
+
+// TestDeleteLeavesNoRecord races Gets against Delete and checks that no
+// partial record (say, a last-seen field written after the delete) is left
+// behind in Redis, which a non-atomic touch would create.
+func TestDeleteLeavesNoRecord(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for range 50 {
+		s := citizenSession(f.clock.Now(), "198107249289", "", 15*time.Minute, time.Hour)
+		if err := f.store.Put(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		for range 4 {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						if _, err := f.store.Get(ctx, s.ID); err != nil && !errors.Is(err, session.ErrNotFound) {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Millisecond)
+		if err := f.store.Delete(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+		close(stop)
+		for range 4 {
+			<-done
+		}
+		if n, err := f.client.Exists(ctx, f.prefix+"s:"+session.HashID(s.ID)).Result(); err != nil || n != 0 {
+			t.Fatalf("after Delete raced with Gets, the session key exists (%d, %v)", n, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -524,23 +525,27 @@ func testStoreConcurrency(t *testing.T, st session.Store, ff FastForward) {
 // Get may ever see the session again.
 func testDeleteNeverResurrected(t *testing.T, st session.Store, ff FastForward) {
 	ctx := context.Background()
-	const iterations, readers = 60, 4
+	const iterations, readers = 100, 4
 	for i := range iterations {
 		s := newSession(ff(0), citizen(pnrAnna, "bankid", fmt.Sprintf("sid-%d", i)), 15*time.Minute, 8*time.Hour)
 		put(t, st, s)
 
 		var deleted atomic.Bool
-		var wg sync.WaitGroup
-		start := make(chan struct{})
+		var wg, running sync.WaitGroup
 		errs := make(chan error, readers)
 		for range readers {
 			wg.Add(1)
+			running.Add(1)
 			go func() {
 				defer wg.Done()
-				<-start
+				first := true
 				for {
 					after := deleted.Load()
 					_, err := st.Get(ctx, s.ID)
+					if first {
+						running.Done()
+						first = false
+					}
 					switch {
 					case after && err == nil:
 						errs <- errors.New("a Get after the delete returned the session")
@@ -551,10 +556,14 @@ func testDeleteNeverResurrected(t *testing.T, st session.Store, ff FastForward) 
 					case after:
 						return
 					}
+					// Spinning readers must not starve the deleter of the
+					// CPU on a small machine.
+					runtime.Gosched()
 				}
 			}()
 		}
-		close(start)
+		// Delete only once every reader is busy, so the race is real.
+		running.Wait()
 		var err error
 		switch i % 3 {
 		case 0:
