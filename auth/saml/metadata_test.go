@@ -2,6 +2,8 @@ package saml
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"net/http"
@@ -361,6 +363,13 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := New(context.Background(), "x", h.cfg, Options{}); err == nil {
 		t.Fatal("New without a replay cache")
+	}
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	writePEM(t, h.dir+"/weak.key", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(weak))
+	c = h.cfg
+	c.EncryptionKeyFile = h.dir + "/weak.key"
+	if _, err := New(context.Background(), "x", c, Options{Replay: newFakeReplay()}); err == nil || !strings.Contains(err.Error(), "2048") {
+		t.Fatalf("1024-bit key accepted: %v", err)
 	}
 	c = h.cfg
 	c.SigningCertFile = h.spEnc.certFile // does not match the signing key

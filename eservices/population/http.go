@@ -277,6 +277,7 @@ func (h *HTTP) lookup(ctx context.Context, op, pnr string) ([]Person, error) {
 	if err != nil {
 		return nil, err
 	}
+	ps = minimiseAll(ps)
 	h.store(key, ps)
 	return ps, nil
 }

@@ -1,0 +1,189 @@
+package gateway_test
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/civicgate/civicgate/auth"
+)
+
+// redisEnv points a gateway at a Redis server for sessions, flows, the
+// replay cache and rate limits.
+func redisEnv(addr string) []string {
+	return []string{
+		"CIVICGATE_SESSIONS_STORE=redis",
+		"CIVICGATE_SESSIONS_REDIS_ADDRS=" + addr,
+		"CIVICGATE_SECURITY_RATE_LIMITS_LOGIN_START=1000",
+		"CIVICGATE_SECURITY_RATE_LIMITS_CALLBACK=1000",
+	}
+}
+
+func requireRedis(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		if os.Getenv("CIVICGATE_NO_REDIS") == "1" {
+			t.Skip("CIVICGATE_NO_REDIS=1")
+		}
+		t.Fatalf("Redis is not reachable on %s: %v (start it, or set CIVICGATE_NO_REDIS=1 to skip)", addr, err)
+	}
+	c.Close()
+}
+
+// TestReplicasShareSessions runs two gateways behind one public address,
+// sharing one Redis and one test IdP, as two replicas behind a load
+// balancer: a login on A is valid on B, a logout on B ends it on A at once,
+// and a SAML assertion consumed on A cannot be used on B.
+func TestReplicasShareSessions(t *testing.T) {
+	requireRedis(t, "127.0.0.1:6379")
+	data := t.TempDir()
+	a := newGateway(t, gwOptions{dataDir: data, env: redisEnv("127.0.0.1:6379")})
+	// B serves the same public URL, data directory (keys) and test IdP.
+	b := newGateway(t, gwOptions{dataDir: data, env: redisEnv("127.0.0.1:6379"), public: a.srv, devIdP: a.app.DevIdP})
+
+	// Both listeners answer for the same origin: the browser talks to A,
+	// then the "load balancer" sends it to B.
+	br := newBrowser(t, a)
+	res := br.login("test-oidc", tolvan, auth.URILoA3, "/mina-sidor")
+	if res.URL.Path != "/mina-sidor" {
+		t.Fatalf("login on A ended at %s:\n%s", res.URL, a.log.String())
+	}
+	token := csrf(t, res.Body)
+	onB := func(path string) page {
+		br.origin = b.URL
+		defer func() { br.origin = a.URL }()
+		copyCookies(t, br, a.URL, b.URL)
+		return br.get(path)
+	}
+	if res := onB("/mina-sidor"); res.URL.Path != "/mina-sidor" || !strings.Contains(res.Body, "Tolvan Tolvansson") {
+		t.Fatalf("the session from A is not recognised on B: %s", res.URL)
+	}
+	// Log out on B.
+	copyCookies(t, br, a.URL, b.URL)
+	br.origin = b.URL
+	br.post("/logout", url.Values{"csrf": {token}})
+	br.origin = a.URL
+	if res := br.get("/mina-sidor"); res.URL.Path != "/login" {
+		t.Fatalf("after logout on B, A still accepts the session: %s", res.URL)
+	}
+
+	// SAML: capture the response A consumed and post it to B.
+	br2 := newBrowser(t, a)
+	picker := br2.get("/login/test-saml?return=/")
+	fs := forms(picker.Body)
+	f := fs[0]
+	f.Fields.Set("person", tolvan)
+	f.Fields.Set("acr", auth.URILoA3)
+	f.Fields.Set("action", "login")
+	post := br2.post(resolve(picker.URL, f.Action), f.Fields)
+	saml := forms(post.Body)[0]
+	if res := br2.post(resolve(post.URL, saml.Action), saml.Fields); res.URL.Path != "/" {
+		t.Fatalf("SAML login on A failed: %s\n%s", res.URL, a.log.String())
+	}
+	// An attacker replays it on B with a fresh flow of their own.
+	attacker := newBrowser(t, b)
+	attacker.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	attacker.get("/login/test-saml?return=/")
+	attacker.c.CheckRedirect = nil
+	acs := strings.Replace(resolve(post.URL, saml.Action), a.URL, b.URL, 1)
+	res = attacker.post(acs, saml.Fields)
+	if res.Status != http.StatusBadRequest {
+		t.Fatalf("replayed SAML response on B: %d %s", res.Status, res.URL)
+	}
+	if sessionCookie(attacker, mustURL(b.URL)) != "" {
+		t.Fatal("the replay produced a session")
+	}
+}
+
+func mustURL(s string) *url.URL { u, _ := url.Parse(s); return u }
+
+// copyCookies gives server to the cookies of from: both are the same origin
+// to a real browser behind a load balancer.
+func copyCookies(t *testing.T, b *browser, from, to string) {
+	t.Helper()
+	b.c.Jar.SetCookies(mustURL(to), b.c.Jar.Cookies(mustURL(from)))
+}
+
+// TestFailClosedWhenRedisIsDown stops a real Redis under a logged-in
+// citizen: protected pages answer a bilingual 503 (never anonymous access),
+// /readyz reports it, and the gateway recovers by itself when Redis is back.
+func TestFailClosedWhenRedisIsDown(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redis-server not installed: the fail-closed test needs to stop and start a real Redis")
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				return cmd
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatal("redis-server did not start")
+		return nil
+	}
+	cmd := start()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	g := newGateway(t, gwOptions{env: redisEnv(addr)})
+	b := newBrowser(t, g)
+	if res := b.login("test-oidc", tolvan, auth.URILoA3, "/mina-sidor"); res.URL.Path != "/mina-sidor" {
+		t.Fatalf("login: %s", res.URL)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+
+	res := b.get("/mina-sidor")
+	if res.Status != http.StatusServiceUnavailable {
+		t.Fatalf("Mina sidor with Redis down: %d at %s", res.Status, res.URL)
+	}
+	if strings.Contains(res.Body, "Tolvan") || !strings.Contains(res.Body, "tillfälligt otillgänglig") {
+		t.Errorf("503 page wrong:\n%s", res.Body)
+	}
+	b.c.Jar.SetCookies(mustURL(g.URL), []*http.Cookie{{Name: "cg_lang", Value: "en", Path: "/"}})
+	if res := b.get("/mina-sidor"); !strings.Contains(res.Body, "temporarily unavailable") {
+		t.Errorf("503 page has no English:\n%s", res.Body)
+	}
+	if res := b.get("/readyz"); res.Status != http.StatusServiceUnavailable || !strings.Contains(res.Body, `"redis":{"status":"fail"`) {
+		t.Errorf("readyz with Redis down: %d %s", res.Status, res.Body)
+	}
+	if res := b.get("/login/test-oidc?return=/"); res.Status != http.StatusServiceUnavailable {
+		t.Errorf("login start with Redis down: %d", res.Status)
+	}
+
+	cmd = start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := b.get("/readyz")
+		if res.Status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not recover: %s", res.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Redis lost its data (no persistence): the session is gone, so the
+	// citizen logs in again, and that works.
+	if res := b.get("/mina-sidor"); res.URL.Path != "/login" {
+		t.Errorf("after recovery: %s (%d)", res.URL, res.Status)
+	}
+	if res := b.login("test-oidc", tolvan, auth.URILoA3, "/mina-sidor"); res.URL.Path != "/mina-sidor" {
+		t.Errorf("login after recovery: %s", res.URL)
+	}
+}
