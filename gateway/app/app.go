@@ -41,7 +41,7 @@ type App struct {
 	Audit *audit.SQL
 	// Sessions is the session store.
 	Sessions session.Store
-	closers []func()
+	closers  []func()
 }
 
 // Options change how Build assembles the gateway; the zero value is right
