@@ -15,6 +15,7 @@ import (
 
 	"github.com/civicgate/civicgate/auth"
 	"github.com/civicgate/civicgate/auth/session"
+	"github.com/civicgate/civicgate/eservices"
 	"github.com/civicgate/civicgate/gateway/audit"
 	"github.com/civicgate/civicgate/gateway/config"
 	mw "github.com/civicgate/civicgate/gateway/middleware"
@@ -33,6 +34,13 @@ type Deps struct {
 	Providers []auth.Authenticator
 	// DevIdP is the built-in test provider, mounted at /devidp/ in dev mode.
 	DevIdP http.Handler
+	// Modules are the enabled e-service modules, already validated and
+	// provisioned; each is served at /e/<id>/.
+	Modules []eservices.Module
+	// ModuleAssets are the modules' templates and messages for the renderer.
+	ModuleAssets []web.ModuleAssets
+	// Extra are further routes (dev mailbox, JWKS) by path prefix.
+	Extra map[string]http.Handler
 	// Ready are named readiness checks that must pass (Redis, database).
 	Ready map[string]func(context.Context) error
 	// Status are checks reported by /readyz that do not make the replica
@@ -103,7 +111,7 @@ func New(cfg *config.Config, d Deps) (*Server, error) {
 		s.providers[name] = p
 		s.order = append(s.order, name)
 	}
-	s.web, err = web.New(web.Options{Dev: cfg.Dev, MunicipalitySv: cfg.Municipality.NameSv, MunicipalityEn: cfg.Municipality.NameEn, Logger: d.Log})
+	s.web, err = web.New(web.Options{Dev: cfg.Dev, MunicipalitySv: cfg.Municipality.NameSv, MunicipalityEn: cfg.Municipality.NameEn, Logger: d.Log, Modules: d.ModuleAssets})
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +166,15 @@ func (s *Server) routes() http.Handler {
 
 	if s.cfg.Dev && s.d.DevIdP != nil {
 		r.PathPrefix("/devidp/").Handler(s.d.DevIdP)
+	}
+	for prefix, h := range s.d.Extra {
+		r.PathPrefix(prefix).Handler(h)
+	}
+	for _, m := range s.d.Modules {
+		info := m.Info()
+		base := "/e/" + info.ID
+		r.PathPrefix(base + "/").Handler(s.moduleGuard(info, http.StripPrefix(base, m)))
+		r.Handle(base, http.RedirectHandler(base+"/", http.StatusMovedPermanently))
 	}
 
 	var trusted []netip.Prefix

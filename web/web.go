@@ -40,11 +40,20 @@ type Options struct {
 	Dev bool
 	// MunicipalitySv and MunicipalityEn name the organisation in the header.
 	MunicipalitySv, MunicipalityEn string
-	// Extra holds templates of e-service modules, parsed with the layout:
-	// each must define a template named like its file ("absence/form.html").
-	Extra []fs.FS
+	// Modules are the page templates and message catalogues of e-service
+	// modules. A module page is rendered by the name "<id>/<file>".
+	Modules []ModuleAssets
 	// Logger reports rendering failures.
 	Logger *slog.Logger
+}
+
+// ModuleAssets are one module's templates (*.html, each defining
+// "content") and messages (sv.yaml and en.yaml, keys starting with the
+// module ID). Either may be nil.
+type ModuleAssets struct {
+	ID        string
+	Templates fs.FS
+	Messages  fs.FS
 }
 
 // Renderer renders pages inside the site layout.
@@ -65,6 +74,14 @@ func New(o Options) (*Renderer, error) {
 	for _, lang := range Languages {
 		if _, err := b.LoadMessageFileFS(catalogueFS, "i18n/"+lang+".yaml"); err != nil {
 			return nil, fmt.Errorf("web: message catalogue %s: %w", lang, err)
+		}
+		for _, m := range o.Modules {
+			if m.Messages == nil {
+				continue
+			}
+			if _, err := b.LoadMessageFileFS(m.Messages, lang+".yaml"); err != nil {
+				return nil, fmt.Errorf("web: module %s message catalogue %s: %w", m.ID, lang, err)
+			}
 		}
 	}
 	r := &Renderer{opts: o, bundle: b, locs: map[string]*i18n.Localizer{}, pages: map[string]*template.Template{}, log: o.Logger}
@@ -90,10 +107,41 @@ func New(o Options) (*Renderer, error) {
 			return nil, err
 		}
 	}
+	for _, m := range o.Modules {
+		if m.Templates == nil {
+			continue
+		}
+		files, _ := fs.Glob(m.Templates, "*.html")
+		for _, f := range files {
+			if _, err := r.page(m.ID + "/" + f); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return r, nil
 }
 
 var funcs = template.FuncMap{
+	"fmtDate": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.In(stockholm).Format("2006-01-02")
+	},
+	"maskPNR": func(s string) string {
+		if len(s) != 12 {
+			return s
+		}
+		return s[:8] + "-XXXX"
+	},
+	"contains": func(list []string, s string) bool {
+		for _, x := range list {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	},
 	"fmtTime": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -121,21 +169,21 @@ func (r *Renderer) page(name string) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := t.ParseFS(templateFS, "templates/"+name); err != nil {
-		found := false
-		for _, extra := range r.opts.Extra {
-			if _, statErr := fs.Stat(extra, name); statErr == nil {
-				t, _ = r.base.Clone()
-				if _, err = t.ParseFS(extra, name); err != nil {
-					return nil, fmt.Errorf("web: page %s: %w", name, err)
-				}
-				found = true
-				break
+	if id, file, ok := strings.Cut(name, "/"); ok {
+		var src fs.FS
+		for _, m := range r.opts.Modules {
+			if m.ID == id {
+				src = m.Templates
 			}
 		}
-		if !found {
+		if src == nil {
+			return nil, fmt.Errorf("web: page %s: module %q has no templates", name, id)
+		}
+		if _, err := t.ParseFS(src, file); err != nil {
 			return nil, fmt.Errorf("web: page %s: %w", name, err)
 		}
+	} else if _, err := t.ParseFS(templateFS, "templates/"+name); err != nil {
+		return nil, fmt.Errorf("web: page %s: %w", name, err)
 	}
 	r.pages[name] = t
 	return t, nil

@@ -55,6 +55,9 @@ type ActingFor struct {
 	Name           string    `json:"name,omitempty"`
 	Reason         string    `json:"reason"`
 	Since          time.Time `json:"since"`
+	// Channel is how the citizen reached the contact centre: "phone" or
+	// "visit".
+	Channel string `json:"channel,omitempty"`
 }
 
 // Summary is what "my active sessions" shows: no ID, only its hash.

@@ -84,7 +84,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			return nil, fmt.Errorf("sessions.redis: %w", err)
 		}
 		a.closers = append(a.closers, func() { _ = client.Close() })
-		st := redisstore.New(client, redisstore.Options{})
+		st := redisstore.New(client, redisstore.Options{Prefix: cfg.Sessions.Redis.KeyPrefix})
 		deps.Sessions, deps.Flows, deps.Replay, deps.Limiter = st, st, st, st
 		ready["redis"] = st.Ping
 	}

@@ -176,11 +176,8 @@ func (m *Memory) Get(ctx context.Context, id string) (*session.Session, error) {
 		m.mu.Unlock()
 		return nil, session.ErrNotFound
 	}
-	data := r.data
-	m.mu.Unlock()
-	m.mu.Lock()
 	r.lastSeen = now
-	m.sessions[h] = r
+	data := r.data
 	m.mu.Unlock()
 
 	var s session.Session

@@ -33,6 +33,15 @@
 // is checked against the session record's own p or k field before it is
 // counted or deleted. Redis 6.2 or later is required (GETDEL).
 //
+// Get is the per-request hot path: one EVALSHA that reads the record,
+// checks both expiries, and moves last-seen and the TTL, so a session
+// deleted meanwhile is never written back. There is deliberately no
+// in-process cache in front of it: invalidating such a cache over pub/sub
+// is fire-and-forget, so a logout on one replica could still be honoured
+// from another replica's cache until the message arrives (or forever, if
+// that replica's subscription had silently dropped), and the design
+// promises that a logout on one replica is a logout on all at once.
+//
 // Every Redis failure is returned wrapped so that
 // errors.Is(err, session.ErrUnavailable) holds; callers fail closed. Only an
 // absent key is session.ErrNotFound.
