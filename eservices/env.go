@@ -49,13 +49,13 @@ func CaseActor(r *http.Request, role string) cases.Actor {
 	if a != nil {
 		key = a.Key()
 	}
-	return cases.Actor{Key: key, Role: role, RequestID: RequestID(r)}
+	return cases.Actor{Key: key, Role: role, RequestID: RequestID(r.Context())}
 }
 
 // RequestID returns the gateway's request ID (the X-Request-ID response
 // header), for audit events.
-func RequestID(r *http.Request) string {
-	if w, ok := r.Context().Value(requestIDKey{}).(string); ok {
+func RequestID(ctx context.Context) string {
+	if w, ok := ctx.Value(requestIDKey{}).(string); ok {
 		return w
 	}
 	return ""

@@ -65,7 +65,6 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-
 // switchLang remembers the language for a year and goes back to the page the
 // person was on. A GET is fine: the preference changes nothing of substance.
 func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,12 +18,17 @@ import (
 // replay cache and rate limits.
 func redisEnv(addr string) []string {
 	return []string{
+		"CIVICGATE_SESSIONS_REDIS_KEY_PREFIX=" + testPrefix,
 		"CIVICGATE_SESSIONS_STORE=redis",
 		"CIVICGATE_SESSIONS_REDIS_ADDRS=" + addr,
 		"CIVICGATE_SECURITY_RATE_LIMITS_LOGIN_START=1000",
 		"CIVICGATE_SECURITY_RATE_LIMITS_CALLBACK=1000",
 	}
 }
+
+// testPrefix keeps this test run's keys apart from other runs on the same
+// Redis.
+var testPrefix = fmt.Sprintf("cgtest-%d-%d:", os.Getpid(), time.Now().UnixNano())
 
 func requireRedis(t *testing.T, addr string) {
 	t.Helper()

@@ -16,6 +16,7 @@ import (
 	"github.com/civicgate/civicgate/auth"
 	"github.com/civicgate/civicgate/auth/session"
 	"github.com/civicgate/civicgate/eservices"
+	"github.com/civicgate/civicgate/eservices/cases"
 	"github.com/civicgate/civicgate/gateway/audit"
 	"github.com/civicgate/civicgate/gateway/config"
 	mw "github.com/civicgate/civicgate/gateway/middleware"
@@ -37,6 +38,8 @@ type Deps struct {
 	// Modules are the enabled e-service modules, already validated and
 	// provisioned; each is served at /e/<id>/.
 	Modules []eservices.Module
+	// Cases is the case store, for Mina sidor.
+	Cases cases.Store
 	// ModuleAssets are the modules' templates and messages for the renderer.
 	ModuleAssets []web.ModuleAssets
 	// Extra are further routes (dev mailbox, JWKS) by path prefix.
@@ -124,6 +127,10 @@ func New(cfg *config.Config, d Deps) (*Server, error) {
 	s.admin = s.adminRoutes(reg)
 	return s, nil
 }
+
+// Pages is the page renderer with the site layout and the modules'
+// templates.
+func (s *Server) Pages() *web.Renderer { return s.web }
 
 // Handler is the public listener's handler.
 func (s *Server) Handler() http.Handler { return s.handler }

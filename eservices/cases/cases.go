@@ -104,11 +104,11 @@ type Case struct {
 
 // HistoryEntry is one change of status.
 type HistoryEntry struct {
-	From, To   Status // From is empty for the first entry
-	Actor      string
-	ActorRole  string
-	Note       string
-	Time       time.Time
+	From, To  Status // From is empty for the first entry
+	Actor     string
+	ActorRole string
+	Note      string
+	Time      time.Time
 }
 
 // Message is one message on a case.

@@ -134,12 +134,6 @@ const caseColumns = `id, number, module_id, prefix, owner_key, subject_key, chan
 	created_by_role, title, content, status, created_ms, updated_ms, submitted_ms,
 	first_response_ms, decided_ms, closed_ms, purged_ms`
 
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 type scanner interface{ Scan(dest ...any) error }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -25,10 +25,15 @@ import (
 	"github.com/civicgate/civicgate/auth/session"
 	"github.com/civicgate/civicgate/auth/session/memory"
 	redisstore "github.com/civicgate/civicgate/auth/session/redis"
+	"github.com/civicgate/civicgate/eservices"
+	"github.com/civicgate/civicgate/eservices/cases"
+	"github.com/civicgate/civicgate/eservices/cases/blob"
+	"github.com/civicgate/civicgate/eservices/population"
 	"github.com/civicgate/civicgate/gateway"
 	"github.com/civicgate/civicgate/gateway/audit"
 	"github.com/civicgate/civicgate/gateway/config"
 	"github.com/civicgate/civicgate/gateway/sqldb"
+	"github.com/civicgate/civicgate/web"
 )
 
 // App is everything built from a configuration, and how to close it.
@@ -39,9 +44,12 @@ type App struct {
 	DevIdP *devidp.Provider
 	// Audit is the audit log.
 	Audit *audit.SQL
+	// Cases is the case store.
+	Cases *cases.SQL
 	// Sessions is the session store.
-	Sessions session.Store
-	closers  []func()
+	Sessions  session.Store
+	closers   []func()
+	provision func(*web.Renderer) error
 }
 
 // Options change how Build assembles the gateway; the zero value is right
@@ -124,6 +132,46 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		return nil, fmt.Errorf("audit: %v", err)
 	}
 	deps.Audit = al
+
+	// Cases, attachments, the population register and the e-service modules.
+	if err := cases.Migrate(ctx, db, dialect); err != nil {
+		return nil, fmt.Errorf("database: migrating the case store failed: %v", err)
+	}
+	blobDir := cfg.Cases.BlobDir
+	if blobDir == "" {
+		blobDir = filepath.Join(cfg.DataDir, "attachments")
+	}
+	blobs, err := blob.NewDir(blobDir)
+	if err != nil {
+		return nil, fmt.Errorf("cases.blob_dir: %v", err)
+	}
+	cs, err := cases.NewSQL(db, dialect, cases.Options{Auditor: al, Blobs: blobs, MaxAttachments: cfg.Cases.MaxAttachments})
+	if err != nil {
+		return nil, fmt.Errorf("cases: %v", err)
+	}
+	a.Cases = cs
+	deps.Cases = cs
+	reg, err := population.Open(cfg.Population)
+	if err != nil {
+		return nil, fmt.Errorf("population: %v", err)
+	}
+	reg = population.Audited(reg, func(ctx context.Context, action, pnr string, protected bool) {
+		actor, role := "system", ""
+		if act := eservices.ActorFrom(ctx); act != nil {
+			actor, role = act.Key(), string(act.Kind)
+		}
+		detail := map[string]string{}
+		if protected {
+			detail["protected"] = "true"
+		}
+		if err := al.Record(ctx, audit.Event{RequestID: eservices.RequestID(ctx), Actor: actor, ActorRole: role, Subject: pnr,
+			Action: action, Resource: "population", Outcome: audit.Success, Detail: detail}); err != nil {
+			log.ErrorContext(ctx, "audit log unavailable for a population lookup", "err", err)
+		}
+	})
+	if err := a.provisionModules(cfg, &deps, cs, blobs, reg, al, log); err != nil {
+		return nil, err
+	}
 
 	// Identity providers. The test provider needs its OIDC clients before
 	// it starts, so they are prepared first.
@@ -217,11 +265,65 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err != nil {
 		return nil, err
 	}
+	if a.provision != nil {
+		if err := a.provision(srv.Pages()); err != nil {
+			return nil, err
+		}
+	}
 	a.Server = srv
 	a.DevIdP = dev
 	a.Audit = al
 	a.Sessions = deps.Sessions
 	return a, nil
+}
+
+// provisionModules validates every enabled module's Info (refusing to start
+// with an incomplete one), gives each its Env and collects their page
+// assets.
+func (a *App) provisionModules(cfg *config.Config, deps *gateway.Deps, cs cases.Store, blobs cases.BlobStore, reg population.Register, al audit.Logger, log *slog.Logger) error {
+	disabled := map[string]bool{}
+	for _, id := range cfg.Modules.Disabled {
+		disabled[id] = true
+	}
+	var envs []*eservices.Env
+	var provs []eservices.Provisioner
+	for _, m := range eservices.Default.Modules() {
+		info := m.Info()
+		if disabled[info.ID] {
+			continue
+		}
+		if err := info.Validate(); err != nil {
+			return fmt.Errorf("e-service %v", err)
+		}
+		deps.Modules = append(deps.Modules, m)
+		assets := web.ModuleAssets{ID: info.ID}
+		if as, ok := m.(eservices.Assets); ok {
+			assets.Templates, assets.Messages = as.Templates(), as.Messages()
+		}
+		deps.ModuleAssets = append(deps.ModuleAssets, assets)
+		env := &eservices.Env{Cases: cs, Blobs: blobs, Audit: al, Population: reg, Log: log.With("module", info.ID), Now: time.Now, ModuleID: info.ID}
+		if p, ok := m.(eservices.Provisioner); ok {
+			envs = append(envs, env)
+			provs = append(provs, p)
+		}
+	}
+	for id := range disabled {
+		if _, ok := eservices.Default.Lookup(id); !ok {
+			return fmt.Errorf("modules.disabled: no bundled module is called %q", id)
+		}
+	}
+	// The renderer is built by the gateway from the assets; modules get it
+	// after the gateway exists.
+	a.provision = func(pages *web.Renderer) error {
+		for i, p := range provs {
+			envs[i].Pages = pages
+			if err := p.Provision(envs[i]); err != nil {
+				return fmt.Errorf("e-service %s: %v", envs[i].ModuleID, err)
+			}
+		}
+		return nil
+	}
+	return nil
 }
 
 func callbackURL(cfg *config.Config, name string) string {

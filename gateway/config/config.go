@@ -6,6 +6,8 @@ import (
 	"github.com/civicgate/civicgate/auth/oidc"
 	"github.com/civicgate/civicgate/auth/saml"
 	redisstore "github.com/civicgate/civicgate/auth/session/redis"
+	"github.com/civicgate/civicgate/eservices/cases"
+	"github.com/civicgate/civicgate/eservices/population"
 )
 
 // Config is the whole configuration file.
@@ -45,6 +47,14 @@ type Config struct {
 	TestIdP TestIdP `yaml:"test_idp"`
 	// Log configures structured logging.
 	Log Log `yaml:"log"`
+	// Cases configures case attachments and confirmation mail.
+	Cases cases.Config `yaml:"cases"`
+	// Population is the population register: a file (dev, tests) or the
+	// municipality's register service over HTTP. Empty means the built-in
+	// test population, allowed only in dev mode.
+	Population population.Config `yaml:"population"`
+	// Modules chooses which bundled e-service modules run.
+	Modules Modules `yaml:"modules"`
 	// ShutdownTimeout is how long a graceful shutdown waits for requests in
 	// flight. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -171,6 +181,13 @@ type TestIdP struct {
 	// test provider: it lets anyone log in as any test person, so it belongs
 	// only in test environments. `civicgate dev` does not need it.
 	AllowInServe bool `yaml:"allow_in_serve"`
+}
+
+// Modules chooses the bundled e-service modules.
+type Modules struct {
+	// Disabled lists module IDs not to serve. Default: every bundled module
+	// runs.
+	Disabled []string `yaml:"disabled"`
 }
 
 // Log configures logging.

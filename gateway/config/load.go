@@ -420,6 +420,11 @@ func (c *Config) Validate() error {
 		add("log.format", "must be json or text, got %q", c.Log.Format)
 	}
 
+	sub("cases", c.Cases.Validate())
+	sub("population", c.Population.Validate())
+	if c.Population.BuiltIn() && !c.Dev {
+		add("population", "set population.file or population.http: the built-in test population is only for civicgate dev")
+	}
 	if len(c.IdentityProviders) == 0 {
 		add("identity_providers", "at least one identity provider is required")
 	}

@@ -35,10 +35,12 @@ const JWKSPath = "/.well-known/civicgate-jwks.json"
 // window for replaying a leaked assertion.
 const Lifetime = 60 * time.Second
 
-// Channels an assertion names.
+// Default channels of an assertion; the gateway may name others (the
+// contact centre's "phone" and "visit").
 const (
-	ChannelWeb           = "web"
-	ChannelContactCentre = "contact-centre"
+	ChannelEService      = "e-service"      // a citizen online
+	ChannelContactCentre = "contact-centre" // an agent, channel not given
+	ChannelStaff         = "staff"          // staff handling cases
 )
 
 // Assertion is the claims set of an identity assertion, as the package doc
@@ -173,8 +175,9 @@ type Claims struct {
 	IdP string
 	// OnBehalf is set while a contact-centre agent acts for the subject.
 	OnBehalf bool
-	// Channel is ChannelWeb or ChannelContactCentre. Default ChannelWeb,
-	// or ChannelContactCentre with OnBehalf.
+	// Channel is how the matter reaches the module: "e-service", "phone",
+	// "visit", "staff". Default ChannelEService for citizens,
+	// ChannelContactCentre with OnBehalf, ChannelStaff for other staff.
 	Channel string
 	// RequestID is the gateway's request ID.
 	RequestID string

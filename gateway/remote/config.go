@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/civicgate/civicgate/auth"
@@ -60,19 +61,19 @@ const (
 	DefaultMaxBodyBytes = 10 << 20
 )
 
-// Actor types a module may admit (Info.Actors).
+// Actors a module may admit (Info.Actors), as in the eservices contract.
 const (
-	ActorCitizen       = "citizen"        // a citizen for themself
-	ActorContactCentre = "contact-centre" // a staff agent acting for a citizen
-	ActorStaff         = "staff"          // staff in their own role, e.g. case handlers
+	ActorSelf          = "self"           // a citizen in their own matter
+	ActorGuardian      = "guardian"       // a citizen acting for a child in their custody
+	ActorContactCentre = "contact-centre" // a staff agent acting on a citizen's behalf
 )
 
 // ModuleConfig is one remote module: an entry of remote_modules in the
 // gateway's configuration.
 type ModuleConfig struct {
 	// ID names the module: its address /e/<id>/ and the audience of its
-	// assertions. Lower-case letters, digits and hyphens, starting with a
-	// letter, at most 40 characters. Required.
+	// assertions. 2–32 lower-case letters, digits and hyphens, starting with
+	// a letter. Required.
 	ID string `yaml:"id"`
 	// Upstream is the module's base URL, http or https, e.g.
 	// "http://127.0.0.1:8181" or "https://felanmalan.intern.example.se/app".
@@ -100,32 +101,48 @@ type ModuleConfig struct {
 }
 
 // Info is what the gateway needs to list, guard and account for a module.
+// It mirrors eservices.Info field by field, so the gateway maps it as is
+// and applies the same rules to remote and bundled modules.
 type Info struct {
 	// TitleSv is the module's name in Swedish, e.g. "Felanmälan gata och
 	// park". Required.
 	TitleSv string `yaml:"title_sv"`
 	// TitleEn is the module's name in English. Required.
 	TitleEn string `yaml:"title_en"`
+	// DescriptionSv and DescriptionEn are one sentence for the start page.
+	// Default empty.
+	DescriptionSv string `yaml:"description_sv"`
+	DescriptionEn string `yaml:"description_en"`
+	// CasePrefix starts the module's case numbers: 2–8 upper-case letters.
+	// Default: the ID's letters in upper case, e.g. "EXEMPEL".
+	CasePrefix string `yaml:"case_prefix"`
 	// Owner is the system owner answerable for the module. Required.
 	Owner Owner `yaml:"owner"`
 	// MinLoA is the lowest level of assurance that reaches the module:
-	// "none" (anonymous visitors too), "low", "substantial" or "high".
+	// "low", "substantial" or "high"; the gateway steps a session up to it.
 	// Default "substantial".
 	MinLoA string `yaml:"min_loa"`
-	// Actors are who may use the module: "citizen" (for themself),
-	// "contact-centre" (an agent acting for a citizen), "staff" (staff in
-	// their own role). Default ["citizen"].
+	// Actors are who may use the module on a citizen's matter: "self" (the
+	// citizen), "guardian" (for a child), "contact-centre" (an agent acting
+	// for a citizen). Default ["self"].
 	Actors []string `yaml:"actors"`
+	// HandlerRoles are the staff roles that handle the module's cases and
+	// may reach it in their own right; "building-handler:*" accepts any
+	// scope of the role. Required (at least one).
+	HandlerRoles []string `yaml:"handler_roles"`
 	// PersonalData lists the categories of personal data the module
-	// processes, for the register of processing, e.g. ["contact
-	// details", "location"]. Default empty.
+	// processes, for the register of processing, e.g. ["name", "location",
+	// "description of the fault"]. Required (at least one).
 	PersonalData []string `yaml:"personal_data"`
-	// LegalBasis is the GDPR legal basis of the processing, e.g. "public
-	// task (GDPR art. 6.1 e)". Required.
+	// LegalBasis is the GDPR legal basis with its source, e.g. "Allmänt
+	// intresse (GDPR art. 6.1 e)". Required.
 	LegalBasis string `yaml:"legal_basis"`
-	// Retention says how long the module keeps the data, e.g. "2 years after
-	// the case is closed". Required.
-	Retention string `yaml:"retention"`
+	// Retention is how long closed cases are kept, as a duration, e.g.
+	// "17520h" (two years). Required.
+	Retention time.Duration `yaml:"retention"`
+	// Confidential marks content only handler_roles may read (social
+	// services). Default false.
+	Confidential bool `yaml:"confidential"`
 }
 
 // Owner is the department and person answerable for a module.
@@ -133,12 +150,16 @@ type Owner struct {
 	// Department is the owning department, e.g. "Tekniska förvaltningen".
 	// Required.
 	Department string `yaml:"department"`
-	// Contact is how to reach the system owner: a name, an e-mail address
-	// or a functional mailbox. Required.
+	// Name is the system owner, a role or a person. Required.
+	Name string `yaml:"name"`
+	// Contact is an e-mail address or phone number of the owner. Required.
 	Contact string `yaml:"contact"`
 }
 
-var moduleIDPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+var (
+	moduleIDPattern  = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
+	casePrefixRegexp = regexp.MustCompile(`^[A-Z]{2,8}$`)
+)
 
 // Validate reports every problem in c at once.
 func (c ModuleConfig) Validate() error {
@@ -148,12 +169,16 @@ func (c ModuleConfig) Validate() error {
 	case c.ID == "":
 		add("id: required")
 	case !moduleIDPattern.MatchString(c.ID):
-		add("id: %q must be lower-case letters, digits and hyphens, start with a letter, at most 40 characters", c.ID)
+		add("id: %q must be 2–32 lower-case letters, digits and hyphens, starting with a letter", c.ID)
+	}
+	if p := c.Info.Prefix(c.ID); !casePrefixRegexp.MatchString(p) {
+		add("case_prefix: %q must be 2–8 upper-case letters A–Z", p)
 	}
 	if c.Upstream == "" {
 		add("upstream: required")
 	} else if u, err := url.Parse(c.Upstream); err != nil {
-		add("upstream: not a URL: %v", err)
+		// The parse error quotes the URL, which may hold a password.
+		add("upstream: not a URL")
 	} else {
 		if u.Scheme != "http" && u.Scheme != "https" {
 			add("upstream: scheme must be http or https")
@@ -179,9 +204,7 @@ func (c ModuleConfig) Validate() error {
 			add("ca_file: %v", err)
 		}
 	}
-	for _, e := range c.Info.validate() {
-		errs = append(errs, e)
-	}
+	errs = append(errs, c.Info.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -197,26 +220,40 @@ func (i Info) validate() []error {
 	if i.Owner.Department == "" {
 		add("owner.department: required")
 	}
+	if i.Owner.Name == "" {
+		add("owner.name: required")
+	}
 	if i.Owner.Contact == "" {
 		add("owner.contact: required")
 	}
 	if i.MinLoA != "" {
-		if _, err := auth.ParseLoA(i.MinLoA); err != nil {
-			add("min_loa: %q is not none, low, substantial or high", i.MinLoA)
+		if l, err := auth.ParseLoA(i.MinLoA); err != nil || l < auth.LoALow {
+			add("min_loa: %q is not low, substantial or high", i.MinLoA)
 		}
 	}
 	for k, a := range i.Actors {
 		switch a {
-		case ActorCitizen, ActorContactCentre, ActorStaff:
+		case ActorSelf, ActorGuardian, ActorContactCentre:
 		default:
-			add("actors[%d]: %q is not citizen, contact-centre or staff", k, a)
+			add("actors[%d]: %q is not self, guardian or contact-centre", k, a)
 		}
+	}
+	if len(i.HandlerRoles) == 0 {
+		add("handler_roles: at least one staff role must handle the cases")
+	}
+	for k, r := range i.HandlerRoles {
+		if r == "" {
+			add("handler_roles[%d]: empty", k)
+		}
+	}
+	if len(i.PersonalData) == 0 {
+		add("personal_data: list the categories of personal data processed")
 	}
 	if i.LegalBasis == "" {
 		add("legal_basis: required")
 	}
-	if i.Retention == "" {
-		add("retention: required")
+	if i.Retention <= 0 {
+		add("retention: required, a positive duration such as 17520h")
 	}
 	return errs
 }
@@ -227,7 +264,7 @@ func (i Info) Level() auth.LoA {
 		return auth.LoASubstantial
 	}
 	l, err := auth.ParseLoA(i.MinLoA)
-	if err != nil {
+	if err != nil || l < auth.LoALow {
 		return auth.LoAHigh // unreachable after Validate; fail closed
 	}
 	return l
@@ -236,7 +273,35 @@ func (i Info) Level() auth.LoA {
 // AllowedActors returns Actors with the default applied.
 func (i Info) AllowedActors() []string {
 	if len(i.Actors) == 0 {
-		return []string{ActorCitizen}
+		return []string{ActorSelf}
 	}
 	return i.Actors
+}
+
+// Prefix returns CasePrefix with the default for module id applied.
+func (i Info) Prefix(id string) string {
+	if i.CasePrefix != "" {
+		return i.CasePrefix
+	}
+	var b strings.Builder
+	for _, r := range strings.ToUpper(id) {
+		if r >= 'A' && r <= 'Z' && b.Len() < 8 {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// Handles reports whether staff with roles handle the module's cases;
+// "role:*" in HandlerRoles accepts any scope of role.
+func (i Info) Handles(roles []string) bool {
+	for _, want := range i.HandlerRoles {
+		scope, wild := strings.CutSuffix(want, ":*")
+		for _, r := range roles {
+			if r == want || (wild && strings.HasPrefix(r, scope+":")) {
+				return true
+			}
+		}
+	}
+	return false
 }

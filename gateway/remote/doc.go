@@ -10,8 +10,8 @@
 // is removed: /e/exempel/kvitto arrives as /kvitto, appended to the
 // upstream URL's own path) and these headers:
 //
-//   - Civicgate-Assertion: the identity assertion, a JWT (below). Absent only
-//     for anonymous requests to a module whose min_loa is "none".
+//   - Civicgate-Assertion: the identity assertion, a JWT (below). Every
+//     request has one: the gateway sends nobody to a module before login.
 //   - Civicgate-Request-Id: the gateway's request ID; quote it in logs so a
 //     support case can be followed through the gateway's audit log.
 //   - Civicgate-Csrf-Token: the session's anti-forgery token. The gateway
@@ -67,7 +67,8 @@
 //	  kind       string     "citizen" or "staff"
 //	  key        string     a pseudonym of the actor (see below)
 //	  name       string     the actor's name, for display
-//	  roles      []string   staff roles (staff only), e.g. "contact-centre"
+//	  roles      []string   staff roles (staff only), e.g. "contact-centre",
+//	                        "building-handler"
 //	on_behalf    bool     true when a staff actor (a contact-centre agent)
 //	                      acts for the citizen named by sub; the module must
 //	                      then show and record the matter as the subject's
@@ -77,8 +78,10 @@
 //	                      "http://id.elegnamnden.se/loa/1.0/loa3"
 //	idp          string   the identity provider the actor logged in with,
 //	                      e.g. "bankid", "freja"
-//	channel      string   how the matter reaches the module: "web" (the
-//	                      citizen self-service) or "contact-centre"
+//	channel      string   how the matter reaches the module: "e-service"
+//	                      (a citizen online), "phone" or "visit" (the
+//	                      contact centre; "contact-centre" when not
+//	                      told which), "staff" (staff handling cases)
 //	request_id   string   the same value as Civicgate-Request-Id
 //	subject_pnr  string   the subject's personnummer (12 digits), ONLY for
 //	                      modules configured with allow_personal_number and

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/civicgate/civicgate/auth"
 )
@@ -62,12 +63,14 @@ func testModule(id, upstream string) ModuleConfig {
 		ID:       id,
 		Upstream: upstream,
 		Info: Info{
-			TitleSv:    "Testtjänst",
-			TitleEn:    "Test service",
-			Owner:      Owner{Department: "Tekniska förvaltningen", Contact: "tekniska@example.se"},
-			Actors:     []string{ActorCitizen, ActorContactCentre},
-			LegalBasis: "public task",
-			Retention:  "2 years",
+			TitleSv:      "Testtjänst",
+			TitleEn:      "Test service",
+			Owner:        Owner{Department: "Tekniska förvaltningen", Name: "Gatuchefen", Contact: "tekniska@example.se"},
+			Actors:       []string{ActorSelf, ActorContactCentre},
+			HandlerRoles: []string{"street-handler:*"},
+			PersonalData: []string{"name", "location"},
+			LegalBasis:   "public task",
+			Retention:    2 * 365 * 24 * time.Hour,
 		},
 	}
 }

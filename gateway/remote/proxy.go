@@ -31,7 +31,8 @@ type Options struct {
 	// PseudonymKey is the gateway-wide pseudonym secret
 	// (LoadPseudonymKeyFile), at least MinPseudonymKeyBytes. Required.
 	PseudonymKey []byte
-	// Identity returns who is asking; false for an anonymous request.
+	// Identity returns who is asking; false for an anonymous request, which
+	// is refused with 401 (the gateway normally sends it to log in first).
 	// Required.
 	Identity func(r *http.Request) (Claims, bool)
 	// ErrorPage renders a failure: 401 not logged in, 403 not allowed here,
@@ -147,9 +148,6 @@ func NewProxy(cfg ModuleConfig, signer *Signer, opts Options) (*Proxy, error) {
 		Transport:      p.opts.Transport,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
-		// Streamed responses (server-sent events) reach the citizen at
-		// once; ordinary pages are unaffected.
-		FlushInterval: -1,
 	}
 	return p, nil
 }
@@ -180,36 +178,27 @@ func (p *Proxy) Config() ModuleConfig { return p.cfg }
 // reqState carries one request's decisions from ServeHTTP to the
 // ReverseProxy callbacks.
 type reqState struct {
-	claims    Claims
-	anonymous bool
-	timer     *time.Timer
-	cancel    context.CancelCauseFunc
+	claims Claims
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
 }
 
 type stateKey struct{}
 
-var (
-	errTimeout  = errors.New("remote: module did not answer in time")
-	errTooLarge = errors.New("remote: request body too large")
-)
+var errTimeout = errors.New("remote: module did not answer in time")
 
 // ServeHTTP forwards r, whose path has the /e/<id> prefix removed.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{}
 	claims, ok := p.opts.Identity(r)
-	switch {
-	case !ok && p.minLoA > auth.LoANone:
+	if !ok {
 		p.opts.ErrorPage(w, r, http.StatusUnauthorized)
 		return
-	case !ok:
-		st.anonymous = true
-	default:
-		if status := p.admit(claims); status != 0 {
-			p.opts.ErrorPage(w, r, status)
-			return
-		}
-		st.claims = claims
 	}
+	if status := p.admit(claims); status != 0 {
+		p.opts.ErrorPage(w, r, status)
+		return
+	}
+	st := &reqState{claims: claims}
 	if r.ContentLength > p.maxBody {
 		p.opts.ErrorPage(w, r, http.StatusRequestEntityTooLarge)
 		return
@@ -220,7 +209,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The timer, unlike a context deadline, stops once the response headers
 	// are in (modifyResponse): the timeout bounds the module's answer, not
 	// how long a large download takes to reach a slow citizen.
-	st.timer = time.AfterFunc(time.Hour, func() { cancel(errTimeout) })
+	st.timer = time.AfterFunc(p.timeout, func() { cancel(errTimeout) })
 	defer st.timer.Stop()
 	out := r.WithContext(ctx)
 	if err := p.restoreForm(out); err != nil {
@@ -249,18 +238,16 @@ func (p *Proxy) admit(c Claims) int {
 	if c.LoA < p.minLoA {
 		return http.StatusForbidden
 	}
-	var need string
+	allowed := false
 	switch {
 	case c.ActorKind == auth.Citizen && !c.OnBehalf:
-		need = ActorCitizen
+		allowed = slices.Contains(p.actors, ActorSelf) || slices.Contains(p.actors, ActorGuardian)
 	case c.ActorKind == auth.Staff && c.OnBehalf:
-		need = ActorContactCentre
+		allowed = slices.Contains(p.actors, ActorContactCentre)
 	case c.ActorKind == auth.Staff:
-		need = ActorStaff
-	default:
-		return http.StatusForbidden
+		allowed = p.cfg.Info.Handles(c.ActorRoles)
 	}
-	if !slices.Contains(p.actors, need) {
+	if !allowed {
 		return http.StatusForbidden
 	}
 	return 0
@@ -323,9 +310,6 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		h.Set("X-Forwarded-Proto", "http")
 	}
 	h.Set("X-Forwarded-Prefix", p.prefix)
-	if st.anonymous {
-		return
-	}
 	c := st.claims
 	if c.RequestID != "" {
 		h.Set(HeaderRequestID, c.RequestID)
@@ -371,9 +355,12 @@ func (p *Proxy) assertion(c Claims, method, target string) *Assertion {
 		a.Actor.Roles = c.ActorRoles
 	}
 	if a.Channel == "" {
-		a.Channel = ChannelWeb
-		if c.OnBehalf {
+		a.Channel = ChannelEService
+		switch {
+		case c.OnBehalf:
 			a.Channel = ChannelContactCentre
+		case c.ActorKind == auth.Staff:
+			a.Channel = ChannelStaff
 		}
 	}
 	subjectPNR := c.SubjectPersonalNumber
@@ -406,7 +393,7 @@ var stripResponseHeaders = []string{
 
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	st := res.Request.Context().Value(stateKey{}).(*reqState)
-	if false && !st.timer.Stop() {
+	if !st.timer.Stop() {
 		return errTimeout
 	}
 	h := res.Header

@@ -73,7 +73,7 @@ func TestAssertionClaimsForCitizen(t *testing.T) {
 	if a.LoA != "substantial" || a.Level().String() != "substantial" || a.ACR != "http://id.elegnamnden.se/loa/1.0/loa3" || a.IdP != "bankid" {
 		t.Errorf("loa %q acr %q idp %q", a.LoA, a.ACR, a.IdP)
 	}
-	if a.Channel != ChannelWeb || a.RequestID != "REQ1" {
+	if a.Channel != ChannelEService || a.RequestID != "REQ1" {
 		t.Errorf("channel %q request_id %q", a.Channel, a.RequestID)
 	}
 	if a.SubjectPNR != "" || a.ActorPNR != "" {
@@ -183,11 +183,11 @@ func TestVerifierRequestBinding(t *testing.T) {
 }
 
 // signed returns an assertion for module "tid" valid at t0.
-func signedAt(t *testing.T, s *Signer, iss string, iat time.Time, life time.Duration) string {
+func signedAt(t testing.TB, s *Signer, iss string, iat time.Time, life time.Duration) string {
 	t.Helper()
 	a := &Assertion{
 		Issuer: iss, Audience: "tid", IssuedAt: iat.Unix(), NotBefore: iat.Unix(), Expiry: iat.Add(life).Unix(),
-		ID: "jti-1", Subject: "s", Actor: Actor{Kind: "citizen", Key: "s"}, LoA: "substantial", Channel: ChannelWeb,
+		ID: "jti-1", Subject: "s", Actor: Actor{Kind: "citizen", Key: "s"}, LoA: "substantial", Channel: ChannelEService,
 	}
 	tok, err := s.Sign(a)
 	if err != nil {

@@ -1,0 +1,8 @@
+// Package all links the bundled e-service modules into the binary: each
+// blank import runs the module's init, which registers it. Adding a module
+// is a new folder under eservices/ and one line here.
+package all
+
+import (
+// The bundled modules, one line each (keep sorted):
+)
