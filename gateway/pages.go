@@ -38,6 +38,12 @@ func (s *Server) pageContext(next http.Handler) http.Handler {
 	})
 }
 
+// Fail renders the error page with status and a message key, for
+// collaborators outside this package (remote modules, the contact centre).
+func (s *Server) Fail(w http.ResponseWriter, r *http.Request, status int, key string) {
+	s.fail(w, r, status, key)
+}
+
 // fail renders the error page with a message key. It is the ErrorFunc every
 // middleware uses, so every error a citizen sees is a page in their language.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, key string) {

@@ -74,7 +74,7 @@ func dev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	log := logging.New(stderr, cfg.Log.Format, cfg.Log.Level)
 	return runGateway(ctx, cfg, log, func(addr string) {
 		fmt.Fprintf(stdout, "\ncivicgate dev is running: %s  (TEST MODE – not a real e-ID)\n", cfg.PublicURL)
-		fmt.Fprintf(stdout, "Data in %s. Stop with Ctrl-C.\n\n", cfg.DataDir)
+		fmt.Fprintf(stdout, "Mails to citizens: %s/dev/mailbox   Data in %s. Stop with Ctrl-C.\n\n", cfg.PublicURL, cfg.DataDir)
 	})
 }
 
@@ -89,6 +89,9 @@ func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, start
 		return err
 	}
 	defer a.Close()
+	jobs, stopJobs := context.WithCancel(context.Background())
+	defer stopJobs()
+	a.Start(jobs)
 
 	pub, err := listen("listen", cfg.Listen)
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/civicgate/civicgate/eservices"
 	"github.com/civicgate/civicgate/eservices/cases"
 	"github.com/civicgate/civicgate/eservices/cases/blob"
+	"github.com/civicgate/civicgate/eservices/cases/mail"
 	"github.com/civicgate/civicgate/eservices/population"
 	"github.com/civicgate/civicgate/gateway"
 	"github.com/civicgate/civicgate/gateway/audit"
@@ -50,6 +51,12 @@ type App struct {
 	Sessions  session.Store
 	closers   []func()
 	provision func(*web.Renderer) error
+	mailer    *cases.Mailer
+	remotes   []*remoteModule
+	retention map[string]time.Duration
+	log       *slog.Logger
+	// Mailbox holds the mails of dev mode (nil with SMTP).
+	Mailbox *mail.DevMailbox
 }
 
 // Options change how Build assembles the gateway; the zero value is right
@@ -58,6 +65,47 @@ type Options struct {
 	// DevIdP shares one test provider between several gateways (replica
 	// tests); nil builds a new one when test_idp.enabled.
 	DevIdP *devidp.Provider
+}
+
+// Start runs the background jobs until ctx ends: the confirmation-mail
+// worker and the retention job. Every replica runs them; both are safe with
+// several replicas.
+func (a *App) Start(ctx context.Context) {
+	go func() {
+		if err := a.mailer.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("mail worker stopped", "err", err)
+		}
+	}()
+	go a.retentionLoop(ctx, time.Hour)
+}
+
+// retentionLoop erases closed cases past each module's retention period,
+// keeping anonymous stubs for statistics; the store audits every purge.
+func (a *App) retentionLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		a.PurgeExpired(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PurgeExpired runs the retention job once.
+func (a *App) PurgeExpired(ctx context.Context) {
+	for id, keep := range a.retention {
+		n, err := a.Cases.PurgeClosedBefore(ctx, id, time.Now().Add(-keep), cases.Actor{Key: "system", Role: "retention"})
+		if err != nil {
+			a.log.Error("retention job failed", "module", id, "err", err)
+			continue
+		}
+		if n > 0 {
+			a.log.Info("retention: closed cases anonymised", "module", id, "cases", n)
+		}
+	}
 }
 
 // Close releases what Build opened, newest first.
@@ -172,6 +220,31 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if err := a.provisionModules(cfg, &deps, cs, blobs, reg, al, log); err != nil {
 		return nil, err
 	}
+	deps.Extra = map[string]http.Handler{}
+	if err := a.remoteModules(cfg, &deps, log); err != nil {
+		return nil, err
+	}
+
+	// Confirmation mail: SMTP, or the dev mailbox in dev mode.
+	var sender cases.Sender
+	if cfg.Mail.Host != "" {
+		smtp, err := mail.NewSMTP(cfg.Mail)
+		if err != nil {
+			return nil, fmt.Errorf("mail: %v", err)
+		}
+		sender = smtp
+	} else {
+		box := mail.NewDevMailbox(200)
+		a.Mailbox = box
+		sender = box
+		deps.Extra["/dev/mailbox"] = box
+	}
+	a.mailer = cases.NewMailer(cs, sender, cfg.Cases.MailerOptions())
+	a.log = log
+	a.retention = map[string]time.Duration{}
+	for _, m := range deps.Modules {
+		a.retention[m.Info().ID] = m.Info().Retention
+	}
 
 	// Identity providers. The test provider needs its OIDC clients before
 	// it starts, so they are prepared first.
@@ -269,6 +342,9 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		if err := a.provision(srv.Pages()); err != nil {
 			return nil, err
 		}
+	}
+	for _, rm := range a.remotes {
+		rm.srv = srv
 	}
 	a.Server = srv
 	a.DevIdP = dev

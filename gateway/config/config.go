@@ -7,7 +7,9 @@ import (
 	"github.com/civicgate/civicgate/auth/saml"
 	redisstore "github.com/civicgate/civicgate/auth/session/redis"
 	"github.com/civicgate/civicgate/eservices/cases"
+	"github.com/civicgate/civicgate/eservices/cases/mail"
 	"github.com/civicgate/civicgate/eservices/population"
+	"github.com/civicgate/civicgate/gateway/remote"
 )
 
 // Config is the whole configuration file.
@@ -55,6 +57,18 @@ type Config struct {
 	Population population.Config `yaml:"population"`
 	// Modules chooses which bundled e-service modules run.
 	Modules Modules `yaml:"modules"`
+	// Mail is the SMTP server confirmation mails go through. Required
+	// outside dev mode; civicgate dev keeps mails in a dev mailbox at
+	// /dev/mailbox instead.
+	Mail mail.Config `yaml:"mail"`
+	// Remote holds the keys for the identity assertions sent to remote
+	// modules. Required when remote_modules is set (dev mode generates
+	// them).
+	Remote remote.Config `yaml:"remote"`
+	// RemoteModules are e-services run as separate services behind the
+	// gateway: each is served at /e/<id>/ and receives a signed identity
+	// assertion.
+	RemoteModules []remote.ModuleConfig `yaml:"remote_modules"`
 	// ShutdownTimeout is how long a graceful shutdown waits for requests in
 	// flight. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`

@@ -421,6 +421,29 @@ func (c *Config) Validate() error {
 	}
 
 	sub("cases", c.Cases.Validate())
+	if c.Mail.Host == "" && !c.Dev {
+		add("mail.host", "required: citizens get their confirmations by e-mail")
+	} else if c.Mail.Host != "" {
+		sub("mail", c.Mail.Validate())
+	}
+	if len(c.RemoteModules) > 0 && !c.Dev {
+		sub("remote", c.Remote.Validate())
+		if len(c.Remote.SigningKeyFiles) == 0 {
+			add("remote.signing_key_files", "required with remote_modules")
+		}
+		if c.Remote.PseudonymKeyFile == "" {
+			add("remote.pseudonym_key_file", "required with remote_modules")
+		}
+	}
+	seenModule := map[string]bool{}
+	for i, m := range c.RemoteModules {
+		path := fmt.Sprintf("remote_modules[%d]", i)
+		sub(path, m.Validate())
+		if seenModule[m.ID] {
+			add(path+".id", "duplicate module ID %q", m.ID)
+		}
+		seenModule[m.ID] = true
+	}
 	sub("population", c.Population.Validate())
 	if c.Population.BuiltIn() && !c.Dev {
 		add("population", "set population.file or population.http: the built-in test population is only for civicgate dev")
