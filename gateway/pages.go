@@ -212,7 +212,21 @@ func (s *Server) myPages(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.log.WarnContext(r.Context(), "listing sessions failed", "request_id", mw.RequestIDFrom(r.Context()), "err", err)
 	}
-	s.web.Render(w, r, http.StatusOK, "mypages.html", web.Page{Title: "mypages.title", Data: map[string]any{"Identity": view, "Sessions": sessions}})
+	data := map[string]any{"Identity": view, "Sessions": sessions, "Citizen": id.Kind == auth.Citizen}
+	if id.Kind == auth.Citizen {
+		rows, err := s.myCases(r.Context(), id.Key(), web.RequestFrom(r.Context()).Lang)
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "case store unavailable", "request_id", mw.RequestIDFrom(r.Context()), "err", err)
+			s.fail(w, r, http.StatusServiceUnavailable, "error.503")
+			return
+		}
+		data["Cases"] = rows
+		_, acting, err := s.accessRows(r.Context(), id.Key())
+		if err == nil {
+			data["Acting"] = acting
+		}
+	}
+	s.web.Render(w, r, http.StatusOK, "mypages.html", web.Page{Title: "mypages.title", Data: data})
 }
 
 func (s *Server) providerDisplay(r *http.Request, name string) string {

@@ -38,8 +38,9 @@ type Deps struct {
 	// Modules are the enabled e-service modules, already validated and
 	// provisioned; each is served at /e/<id>/.
 	Modules []eservices.Module
-	// Cases is the case store, for Mina sidor.
+	// Cases is the case store, for Mina sidor; Blobs holds attachments.
 	Cases cases.Store
+	Blobs cases.BlobStore
 	// ModuleAssets are the modules' templates and messages for the renderer.
 	ModuleAssets []web.ModuleAssets
 	// Extra are further routes (dev mailbox, JWKS) by path prefix.
@@ -169,6 +170,13 @@ func (s *Server) routes() http.Handler {
 	anyone := mw.RequireLoA(auth.LoANone, s.login, s.fail)
 	r.Handle("/mina-sidor", citizen(http.HandlerFunc(s.myPages))).Methods(http.MethodGet)
 	r.Handle("/mina-sidor/logga-ut-overallt", citizen(http.HandlerFunc(s.logoutEverywhere))).Methods(http.MethodPost)
+	own := mw.RequireLoA(auth.LoASubstantial, s.login, s.fail, auth.Citizen)
+	r.Handle("/mina-sidor/arenden/{id}", own(http.HandlerFunc(s.myCase))).Methods(http.MethodGet)
+	r.Handle("/mina-sidor/arenden/{id}/svar", own(http.HandlerFunc(s.replyCase))).Methods(http.MethodPost)
+	r.Handle("/mina-sidor/arenden/{id}/komplettering", own(http.HandlerFunc(s.supplementCase))).Methods(http.MethodPost)
+	r.Handle("/mina-sidor/arenden/{id}/bilagor/{aid}", own(http.HandlerFunc(s.caseAttachment))).Methods(http.MethodGet)
+	r.Handle("/mina-sidor/atkomst", own(http.HandlerFunc(s.accessLog))).Methods(http.MethodGet)
+	r.Handle("/mina-sidor/mina-uppgifter.json", own(http.HandlerFunc(s.exportData))).Methods(http.MethodGet)
 	r.Handle("/session/extend", anyone(http.HandlerFunc(s.extendSession))).Methods(http.MethodPost)
 
 	if s.cfg.Dev && s.d.DevIdP != nil {

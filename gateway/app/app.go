@@ -199,6 +199,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 	a.Cases = cs
 	deps.Cases = cs
+	deps.Blobs = blobs
 	reg, err := population.Open(cfg.Population)
 	if err != nil {
 		return nil, fmt.Errorf("population: %v", err)
