@@ -20,9 +20,10 @@ import (
 // binary) on a free port with its own data directory, and stops it when the
 // test ends.
 type devGateway struct {
-	URL  string
-	out  *syncBuffer
-	done chan error
+	URL     string
+	dataDir string
+	out     *syncBuffer
+	done    chan error
 }
 
 type syncBuffer struct {
@@ -57,8 +58,8 @@ func startDev(t *testing.T, extra ...string) *devGateway {
 	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &devGateway{URL: "http://" + addr, out: &syncBuffer{}, done: make(chan error, 1)}
-	args := append([]string{"dev", "--listen", addr, "--admin", "off", "--data", t.TempDir()}, extra...)
+	g := &devGateway{URL: "http://" + addr, dataDir: t.TempDir(), out: &syncBuffer{}, done: make(chan error, 1)}
+	args := append([]string{"dev", "--listen", addr, "--admin", "off", "--data", g.dataDir}, extra...)
 	go func() { g.done <- run(ctx, args, io.Discard, g.out) }()
 	t.Cleanup(func() {
 		cancel()

@@ -317,8 +317,30 @@ func (c *Config) applyDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	base := strings.TrimSuffix(c.PublicURL, "/")
 	for i := range c.IdentityProviders {
 		p := &c.IdentityProviders[i]
+		if p.SAML != nil {
+			// Our SP's URLs follow from the public URL; the organisation
+			// and UI texts from the municipality, unless set.
+			sc := p.SAML
+			def(&sc.EntityID, base+"/saml/"+p.Name+"/metadata")
+			def(&sc.MetadataURL, base+"/saml/"+p.Name+"/metadata")
+			def(&sc.ACSURL, base+"/saml/"+p.Name+"/acs")
+			def(&sc.Organization.Name.Sv, c.Municipality.NameSv)
+			def(&sc.Organization.Name.En, c.Municipality.NameEn)
+			def(&sc.Organization.DisplayName.Sv, c.Municipality.NameSv)
+			def(&sc.Organization.DisplayName.En, c.Municipality.NameEn)
+			def(&sc.Organization.URL.Sv, base)
+			def(&sc.Organization.URL.En, base)
+			def(&sc.UIInfo.DisplayName.Sv, c.Municipality.NameSv+" e-tjänster")
+			def(&sc.UIInfo.DisplayName.En, c.Municipality.NameEn+" e-services")
+			def(&sc.UIInfo.Description.Sv, "Kommunens e-tjänster för invånare")
+			def(&sc.UIInfo.Description.En, "The municipality's e-services for residents")
+		}
+		if p.OIDC != nil {
+			def(&p.OIDC.RedirectURL, base+"/login/"+p.Name+"/callback")
+		}
 		if p.Protocol == "test" {
 			if p.Test == nil {
 				p.Test = &TestProvider{}

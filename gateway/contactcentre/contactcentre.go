@@ -92,6 +92,9 @@ type Deps struct {
 	Log *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// MetricsWeeks is how many whole weeks, ending with the current one,
+	// the Prometheus figures cover; 4 when zero.
+	MetricsWeeks int
 	// Location decides the weeks of the statistics and must match the case
 	// store's; Europe/Stockholm when nil.
 	Location *time.Location
@@ -106,6 +109,9 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.LookupLimit <= 0 {
 		d.LookupLimit = DefaultLookupLimit
+	}
+	if d.MetricsWeeks <= 0 {
+		d.MetricsWeeks = 4
 	}
 	if d.Location == nil {
 		loc, err := time.LoadLocation("Europe/Stockholm")
