@@ -276,7 +276,11 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request) {
 		}})
 		return
 	}
-	http.Redirect(w, r, auth.SafeReturnTo(pending.ReturnTo), http.StatusSeeOther)
+	ret := auth.SafeReturnTo(pending.ReturnTo)
+	if ret == "/" && id.Kind == auth.Staff {
+		ret = "/personal"
+	}
+	http.Redirect(w, r, ret, http.StatusSeeOther)
 }
 
 // subjectOf is whose data an identity event concerns: the person themself

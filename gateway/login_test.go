@@ -379,3 +379,27 @@ func TestHealthReadinessMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestStaffLandOnTheirWorkspace(t *testing.T) {
+	g := newGateway(t, gwOptions{})
+	b := newBrowser(t, g)
+	res := b.login("test-staff", "staff:kc-agent-1", auth.URILoA3, "/")
+	if res.URL.Path != "/personal" || !strings.Contains(res.Body, "Kontaktcenter") {
+		t.Fatalf("staff landing at %s:\n%s", res.URL, res.Body)
+	}
+	// Staff have no Mina sidor cases; citizen-only pages refuse them.
+	if res := b.get("/mina-sidor/atkomst"); res.Status != http.StatusForbidden {
+		t.Errorf("staff on a citizen page: %d", res.Status)
+	}
+	// A citizen is refused the staff page.
+	c := newBrowser(t, g)
+	c.login("test-oidc", tolvan, auth.URILoA3, "/")
+	if res := c.get("/personal"); res.Status != http.StatusForbidden {
+		t.Errorf("citizen on the staff page: %d", res.Status)
+	}
+	// A citizen cannot log in through the staff provider: no roles.
+	d := newBrowser(t, g)
+	if res := d.login("test-staff", tolvan, auth.URILoA3, "/"); res.Status != http.StatusBadRequest {
+		t.Errorf("citizen through the staff IdP: %d at %s", res.Status, res.URL)
+	}
+}

@@ -244,6 +244,30 @@ func (s *Server) providerDisplay(r *http.Request, name string) string {
 	return name
 }
 
+type staffLink struct{ URL, Title, Description string }
+
+// staffHome lists what a staff member can work with: the e-services whose
+// cases they handle, the contact centre and the statistics, by role.
+func (s *Server) staffHome(w http.ResponseWriter, r *http.Request) {
+	id := mw.SessionFrom(r.Context()).Identity
+	lang := web.RequestFrom(r.Context()).Lang
+	tr := s.web.Translator(lang)
+	var links []staffLink
+	if id.HasRole(RoleContactCentre) {
+		links = append(links, staffLink{URL: "/kontaktcenter/", Title: tr.T("staff.contactcentre"), Description: tr.T("staff.contactcentre.desc")})
+	}
+	for _, m := range s.d.Modules {
+		info := m.Info()
+		if info.Handles(id.Roles) {
+			links = append(links, staffLink{URL: "/e/" + info.ID + "/", Title: info.Title(lang), Description: info.Owner.Department})
+		}
+	}
+	if id.HasRole("system-owner") || id.HasRole("management") {
+		links = append(links, staffLink{URL: "/statistik/", Title: tr.T("staff.stats"), Description: tr.T("staff.stats.desc")})
+	}
+	s.web.Render(w, r, http.StatusOK, "staff.html", web.Page{Title: "staff.title", Data: map[string]any{"Links": links, "Roles": id.Roles}})
+}
+
 func (s *Server) loggedOut(w http.ResponseWriter, r *http.Request) {
 	s.web.Render(w, r, http.StatusOK, "loggedout.html", web.Page{Title: "logout.title"})
 }

@@ -170,6 +170,8 @@ func (s *Server) routes() http.Handler {
 	anyone := mw.RequireLoA(auth.LoANone, s.login, s.fail)
 	r.Handle("/mina-sidor", citizen(http.HandlerFunc(s.myPages))).Methods(http.MethodGet)
 	r.Handle("/mina-sidor/logga-ut-overallt", citizen(http.HandlerFunc(s.logoutEverywhere))).Methods(http.MethodPost)
+	staff := mw.RequireLoA(auth.LoASubstantial, s.login, s.fail, auth.Staff)
+	r.Handle("/personal", staff(http.HandlerFunc(s.staffHome))).Methods(http.MethodGet)
 	own := mw.RequireLoA(auth.LoASubstantial, s.login, s.fail, auth.Citizen)
 	r.Handle("/mina-sidor/arenden/{id}", own(http.HandlerFunc(s.myCase))).Methods(http.MethodGet)
 	r.Handle("/mina-sidor/arenden/{id}/svar", own(http.HandlerFunc(s.replyCase))).Methods(http.MethodPost)

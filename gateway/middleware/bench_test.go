@@ -49,7 +49,9 @@ func BenchmarkSessionHotPath(b *testing.B) {
 	defer func() { _ = store.Delete(ctx, s.ID) }()
 	cookies := mw.NewCookies(false)
 	fail := func(w http.ResponseWriter, r *http.Request, status int, key string) { w.WriteHeader(status) }
-	login := func(w http.ResponseWriter, r *http.Request, min auth.LoA, stepUp bool) { w.WriteHeader(http.StatusSeeOther) }
+	login := func(w http.ResponseWriter, r *http.Request, min auth.LoA, stepUp bool) {
+		w.WriteHeader(http.StatusSeeOther)
+	}
 	final := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if auth.FromContext(r.Context()) == nil {
 			w.WriteHeader(500)
