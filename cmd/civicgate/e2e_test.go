@@ -232,3 +232,23 @@ func TestBrowserLoginMyPagesLanguageLogout(t *testing.T) {
 		t.Error("the gateway log contains a personnummer in clear")
 	}
 }
+
+// TestBrowserSAMLLogin logs in through the test provider's SAML face: the
+// HTTP-POST binding's auto-submitting form must work under the gateway's
+// Content-Security-Policy, and the samordningsnummer holder is shown as such.
+func TestBrowserSAMLLogin(t *testing.T) {
+	g := startDev(t)
+	b := &browser{t: t, ctx: newBrowser(t), g: g}
+	b.do("open the chooser", chromedp.Navigate(g.URL+"/login?return=/mina-sidor"), visible("#idp-test-saml"))
+	b.do("choose SAML", click("#idp-test-saml"), visible(`input[name="person"]`))
+	b.do("log in as Samuel", click(`input[value="197010632391"]`), click(`button[value="login"]`), visible("#name"))
+	if name := b.text("#name"); name != "Samuel Samordnare" {
+		t.Errorf("name = %q", name)
+	}
+	if pnr := b.text("#pnr"); pnr != "19701063-XXXX" {
+		t.Errorf("samordningsnummer shown as %q", pnr)
+	}
+	if page := b.text("main"); !strings.Contains(page, "Samordningsnummer") {
+		t.Errorf("the number is not labelled as a samordningsnummer:\n%s", page)
+	}
+}
