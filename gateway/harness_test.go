@@ -110,7 +110,7 @@ func newGateway(t *testing.T, o gwOptions) *gw {
 	}
 	logs := &syncBuffer{}
 	log := logging.New(logs, "json", "debug")
-	a, err := app.Build(context.Background(), cfg, log, app.Options{DevIdP: o.devIdP})
+	a, err := app.Build(context.Background(), cfg, log, app.Options{DevIdP: o.devIdP, DevIdPClient: srv.Client()})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

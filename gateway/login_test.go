@@ -403,3 +403,29 @@ func TestStaffLandOnTheirWorkspace(t *testing.T) {
 		t.Errorf("citizen through the staff IdP: %d at %s", res.Status, res.URL)
 	}
 }
+
+// TestBackchannelLogout ends the session at the identity provider: the
+// provider posts a signed logout token to the gateway, which ends every
+// gateway session of that provider session.
+func TestBackchannelLogout(t *testing.T) {
+	g := newGateway(t, gwOptions{})
+	b := newBrowser(t, g)
+	if res := b.login("test-oidc", tolvan, auth.URILoA3, "/mina-sidor"); res.URL.Path != "/mina-sidor" {
+		t.Fatalf("login: %s", res.URL)
+	}
+	// The citizen logs out at the provider (e.g. in another tab).
+	if res := b.get("/devidp/logout"); res.Status != http.StatusOK {
+		t.Fatalf("provider logout: %d", res.Status)
+	}
+	if res := b.get("/mina-sidor"); res.URL.Path != "/login" {
+		t.Fatalf("the gateway session survived the provider's back-channel logout: %s\n%s", res.URL, g.log.String())
+	}
+	if !hasAudit(auditEntries(t, g), "logout.backchannel", "sessions", "1") {
+		t.Error("back-channel logout not audited with the number of sessions ended")
+	}
+	// A forged logout token is refused.
+	res := b.post("/backchannel-logout/test-oidc", url.Values{"logout_token": {"eyJhbGciOiJub25lIn0.eyJzaWQiOiJ4In0."}})
+	if res.Status != http.StatusBadRequest {
+		t.Errorf("forged logout token: %d", res.Status)
+	}
+}

@@ -65,6 +65,9 @@ type Options struct {
 	// DevIdP shares one test provider between several gateways (replica
 	// tests); nil builds a new one when test_idp.enabled.
 	DevIdP *devidp.Provider
+	// DevIdPClient is the HTTP client the test provider sends back-channel
+	// logout tokens with (tests pass one trusting their TLS server).
+	DevIdPClient *http.Client
 }
 
 // Start runs the background jobs until ctx ends: the confirmation-mail
@@ -285,7 +288,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		if err != nil {
 			return nil, fmt.Errorf("data_dir: %v", err)
 		}
-		dev, err = devidp.New(devidp.Options{BaseURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/devidp", Clients: clients, PairwiseSecret: pairwise, Logger: log})
+		dev, err = devidp.New(devidp.Options{BaseURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/devidp", Clients: clients, PairwiseSecret: pairwise, Logger: log, HTTPClient: o.DevIdPClient})
 		if err != nil {
 			return nil, fmt.Errorf("test_idp: %v", err)
 		}
