@@ -1,7 +1,6 @@
 package app
 
 import (
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -39,9 +38,7 @@ func (a *App) remoteModules(cfg *config.Config, deps *gateway.Deps, log *slog.Lo
 	if cfg.Dev && pseudoFile == "" {
 		pseudoFile = filepath.Join(cfg.DataDir, "dev-keys", "remote-pseudonym.key")
 		if _, err := os.Stat(pseudoFile); err != nil {
-			b := make([]byte, 32)
-			_, _ = rand.Read(b)
-			if err := os.WriteFile(pseudoFile, b, 0o600); err != nil {
+			if err := os.WriteFile(pseudoFile, []byte(randomSecret()), 0o600); err != nil {
 				return fmt.Errorf("data_dir: %v", err)
 			}
 		}

@@ -3,12 +3,14 @@ package contactcentre_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/civicgate/civicgate/eservices/cases"
+	"github.com/civicgate/civicgate/eservices/population"
 	"github.com/civicgate/civicgate/gateway/audit"
 )
 
@@ -106,16 +108,35 @@ func TestLookupFindsCitizenAndIsAudited(t *testing.T) {
 		t.Errorf("citizen's trail has %d contact-centre lookups, want 3", n)
 	}
 
-	// Unknown person: a failed lookup, audited, and no one shown.
-	r := e.post(e.ws, sid, "/sok", url.Values{"pnr": {"197010632391"}, "reason": {"Samtal om bygglov"}})
-	if r.Code == http.StatusOK && strings.Contains(r.Body, "start-acting") {
-		t.Fatal("a lookup of someone outside the register offered to act for them")
+}
+
+// hidingRegister is the test population without one person, to look up a
+// valid number the register does not know.
+type hidingRegister struct {
+	population.Register
+	hidden string
+}
+
+func (h hidingRegister) Person(ctx context.Context, pnr string) (population.Person, error) {
+	if pnr == h.hidden {
+		return population.Person{}, fmt.Errorf("test register: %w", population.ErrNotFound)
 	}
-	if r.Code == http.StatusNotFound {
-		got := e.entries("contactcentre.lookup")
-		if l := got[len(got)-1]; l.Outcome != audit.Failure {
-			t.Errorf("failed lookup audited with outcome %s", l.Outcome)
-		}
+	return h.Register.Person(ctx, pnr)
+}
+
+func TestLookupOfUnknownPersonIsAuditedAsFailure(t *testing.T) {
+	e := newEnv(t, envOptions{population: hidingRegister{population.Default(), "197010632391"}})
+	sid := e.agent()
+	r := e.post(e.ws, sid, "/sok", url.Values{"pnr": {"197010632391"}, "reason": {"Samtal om bygglov"}})
+	if r.Code != http.StatusNotFound || strings.Contains(r.Body, "start-acting") {
+		t.Fatalf("unknown person: %d, offered to act: %t", r.Code, strings.Contains(r.Body, "start-acting"))
+	}
+	if !strings.Contains(r.Body, "finns i folkbokföringen") || !strings.Contains(r.Body, `id="pnr-error"`) {
+		t.Error("no clear message for an unknown person")
+	}
+	got := e.entries("contactcentre.lookup")
+	if len(got) != 1 || got[0].Outcome != audit.Failure || got[0].Detail["result"] != "not_found" || got[0].SubjectHMAC != e.audit.SubjectHMAC("197010632391") {
+		t.Errorf("failed lookup audited as %+v", got)
 	}
 }
 
@@ -341,7 +362,7 @@ func TestActOnBehalfStartAndEnd(t *testing.T) {
 
 func TestProtectedPersonIsShownMinimally(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	c := e.newCase("skolfranvaro", "SKOL", tolvan, nian, "Frånvaro Exempelgymnasiet", cases.EService, nil)
+	c := e.newCase("skolfranvaro", "SKOL", tolvan, nian, "Frånvaro Exempelgymnasiet", cases.EService, map[string]string{})
 	sid := e.agent()
 	r, _ := e.lookup(sid, nian, "Samtal från vårdnadshavare")
 	if r.Code != http.StatusOK {
@@ -394,10 +415,10 @@ func TestProtectedPersonIsShownMinimally(t *testing.T) {
 func TestNotesMessagesAndQuestions(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
-	own := e.newCase("bygglov", "BYGG", tolvan, "", "Carport", cases.EService, nil)
-	child := e.newCase("skolfranvaro", "SKOL", tolvan, tian, "Frånvaro", cases.EService, nil)
-	foreign := e.newCase("bygglov", "BYGG", elvan, "", "Elvans altan", cases.EService, nil)
-	closed := e.newCase("bygglov", "BYGG", tolvan, "", "Gammalt", cases.EService, nil)
+	own := e.newCase("bygglov", "BYGG", tolvan, "", "Carport", cases.EService, map[string]string{})
+	child := e.newCase("skolfranvaro", "SKOL", tolvan, tian, "Frånvaro", cases.EService, map[string]string{})
+	foreign := e.newCase("bygglov", "BYGG", elvan, "", "Elvans altan", cases.EService, map[string]string{})
+	closed := e.newCase("bygglov", "BYGG", tolvan, "", "Gammalt", cases.EService, map[string]string{})
 	for _, to := range []cases.Status{cases.InProgress, cases.Decided, cases.Closed} {
 		if _, err := e.cases.SetStatus(ctx, closed.ID, to, "", handler); err != nil {
 			t.Fatal(err)
