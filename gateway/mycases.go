@@ -49,9 +49,19 @@ func (s *Server) myCases(ctx context.Context, key, lang string) ([]caseRow, erro
 	if err != nil {
 		return nil, err
 	}
+	lists := [][]cases.Case{owned, about}
+	// A guardian also follows the cases about the children in their
+	// custody, whoever filed them (the other guardian, the contact centre).
+	for child := range s.childrenOf(ctx, key) {
+		cs, err := s.d.Cases.ListBySubject(ctx, child)
+		if err != nil {
+			return nil, err
+		}
+		lists = append(lists, cs)
+	}
 	seen := map[string]bool{}
 	var rows []caseRow
-	for _, list := range [][]cases.Case{owned, about} {
+	for _, list := range lists {
 		for _, c := range list {
 			if seen[c.ID] || !c.PurgedAt.IsZero() {
 				continue
@@ -100,11 +110,37 @@ func (s *Server) ownCase(w http.ResponseWriter, r *http.Request) (*cases.Case, b
 		s.fail(w, r, http.StatusServiceUnavailable, "error.503")
 		return nil, false
 	}
-	if sess.Identity.Kind != auth.Citizen || (c.Owner != key && c.Subject != key) || !c.PurgedAt.IsZero() {
+	mine := c.Owner == key || c.Subject == key
+	if !mine && sess.Identity.Kind == auth.Citizen {
+		mine = s.childrenOf(r.Context(), key)[c.Subject]
+	}
+	if sess.Identity.Kind != auth.Citizen || !mine || !c.PurgedAt.IsZero() {
 		s.fail(w, r, http.StatusNotFound, "error.404")
 		return nil, false
 	}
 	return c, true
+}
+
+// childrenOf returns the personnummer of the children in pnr's custody, from
+// the population register (the lookup is audited by the register wrapper).
+func (s *Server) childrenOf(ctx context.Context, pnr string) map[string]bool {
+	out := map[string]bool{}
+	if s.d.Population == nil || !auth.ValidPersonalNumber(pnr) {
+		return out
+	}
+	sess := mw.SessionFrom(ctx)
+	if sess != nil {
+		ctx = eservices.WithActor(ctx, eservices.Actor{Identity: sess.Identity, Kind: eservices.Self, Channel: "e-service"}, &eservices.Subject{PersonalNumber: pnr})
+		ctx = eservices.WithRequestID(ctx, mw.RequestIDFrom(ctx))
+	}
+	kids, err := s.d.Population.Children(ctx, pnr)
+	if err != nil {
+		return out
+	}
+	for _, k := range kids {
+		out[k.PersonalNumber] = true
+	}
+	return out
 }
 
 type historyRow struct {

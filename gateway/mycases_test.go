@@ -134,3 +134,30 @@ func TestMyCasesJourney(t *testing.T) {
 		t.Error("export leaks another person's data")
 	}
 }
+
+// TestGuardianFollowsTheirChildsCases: a case about a child, filed by the
+// other guardian, shows on the first guardian's Mina sidor; a person without
+// custody sees nothing of it.
+func TestGuardianFollowsTheirChildsCases(t *testing.T) {
+	g := newGateway(t, gwOptions{})
+	ctx := context.Background()
+	const tian = "201701102384"
+	c, err := g.app.Cases.Create(ctx, cases.NewCase{ModuleID: "demo", Prefix: "DEMO", Owner: elvan, Subject: tian, Title: "Frånvaro Tian"},
+		cases.Actor{Key: elvan, Role: "guardian"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, g)
+	home := b.login("test-oidc", tolvan, auth.URILoA3, "/mina-sidor")
+	if !strings.Contains(home.Body, c.Number) {
+		t.Fatalf("the other guardian's report about Tian is missing on Tolvan's Mina sidor")
+	}
+	if res := b.get("/mina-sidor/arenden/" + c.ID); res.Status != http.StatusOK {
+		t.Errorf("guardian opening the child's case: %d", res.Status)
+	}
+	s := newBrowser(t, g)
+	s.login("test-oidc", "197010632391", auth.URILoA3, "/")
+	if res := s.get("/mina-sidor/arenden/" + c.ID); res.Status != http.StatusNotFound {
+		t.Errorf("a stranger opening the child's case: %d", res.Status)
+	}
+}

@@ -45,8 +45,8 @@ func TestRemoteModuleBehindTheGateway(t *testing.T) {
 			ID: "felanmalan", Upstream: upstream.URL, Timeout: 5 * time.Second,
 			Info: remote.Info{
 				TitleSv: "Felanmälan", TitleEn: "Report a fault",
-				Owner:    remote.Owner{Department: "Tekniska förvaltningen", Name: "Systemägare", Contact: "gata@example.se"},
-				MinLoA:   "substantial", Actors: []string{"self"}, HandlerRoles: []string{"street-handler"},
+				Owner:  remote.Owner{Department: "Tekniska förvaltningen", Name: "Systemägare", Contact: "gata@example.se"},
+				MinLoA: "substantial", Actors: []string{"self"}, HandlerRoles: []string{"street-handler"},
 				PersonalData: []string{"namn"}, LegalBasis: "Allmänt intresse", Retention: 24 * time.Hour,
 			},
 		}}

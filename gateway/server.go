@@ -17,6 +17,7 @@ import (
 	"github.com/civicgate/civicgate/auth/session"
 	"github.com/civicgate/civicgate/eservices"
 	"github.com/civicgate/civicgate/eservices/cases"
+	"github.com/civicgate/civicgate/eservices/population"
 	"github.com/civicgate/civicgate/gateway/audit"
 	"github.com/civicgate/civicgate/gateway/config"
 	mw "github.com/civicgate/civicgate/gateway/middleware"
@@ -38,6 +39,8 @@ type Deps struct {
 	// Modules are the enabled e-service modules, already validated and
 	// provisioned; each is served at /e/<id>/.
 	Modules []eservices.Module
+	// Population is the population register (a guardian's children).
+	Population population.Register
 	// Cases is the case store, for Mina sidor; Blobs holds attachments.
 	Cases cases.Store
 	Blobs cases.BlobStore

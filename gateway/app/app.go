@@ -221,6 +221,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			log.ErrorContext(ctx, "audit log unavailable for a population lookup", "err", err)
 		}
 	})
+	deps.Population = reg
 	if err := a.provisionModules(cfg, &deps, cs, blobs, reg, al, log); err != nil {
 		return nil, err
 	}

@@ -555,7 +555,8 @@ func (ws *workspace) question(w http.ResponseWriter, r *http.Request) {
 	mv := moduleView{ID: info.ID, Title: info.Title(l), Department: info.Owner.Department, Owner: info.Owner.Name, Contact: info.Owner.Contact}
 	var mailto string
 	if strings.Contains(info.Owner.Contact, "@") && !strings.ContainsAny(info.Owner.Contact, "?&# ") {
-		mailto = "mailto:" + info.Owner.Contact + "?" + url.Values{"body": {q.Body}}.Encode()
+		// Mail programs read "+" literally in a mailto: body.
+		mailto = "mailto:" + info.Owner.Contact + "?body=" + strings.ReplaceAll(url.QueryEscape(q.Body), "+", "%20")
 	}
 	ws.d.Pages.Render(w, r, http.StatusOK, AssetsID+"/question.html", web.Page{Title: "kontaktcenter.question.title", Data: map[string]any{
 		"Module": mv, "Question": q.Body, "Mailto": mailto, "Person": personOf(p),
