@@ -34,6 +34,9 @@ type Env struct {
 	Now func() time.Time
 	// ModuleID is the module's own ID.
 	ModuleID string
+	// MaxUploadBytes is the largest attachment the municipality accepts
+	// (cases.max_upload_bytes).
+	MaxUploadBytes int64
 }
 
 // Render writes the module's page (a file of its Templates, e.g.

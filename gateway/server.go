@@ -211,7 +211,9 @@ func (s *Server) routes() http.Handler {
 	h = mw.CSRF([]string{"/saml/", "/backchannel-logout/", "/devidp/"}, s.fail)(h)
 	h = s.pageContext(h)
 	h = mw.LoadSession(s.d.Sessions, s.cookies, s.log)(h)
-	h = mw.MaxBody(s.cfg.Security.MaxBodyBytes, s.fail)(h)
+	// A multipart request may carry a few attachments of the largest size
+	// allowed, plus the form around them.
+	h = mw.MaxBody(s.cfg.Security.MaxBodyBytes, 5*s.uploadLimit()+1<<20, s.fail)(h)
 	h = mw.SecurityHeaders(mw.HeaderOptions{HSTSMaxAge: hsts, NoReferrerPrefixes: []string{"/login/", "/saml/"}})(h)
 	h = mw.AccessLog(s.log, s.metrics.observe)(h)
 	h = mw.Recover(s.log, func(w http.ResponseWriter, req *http.Request) {

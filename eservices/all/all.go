@@ -4,5 +4,8 @@
 package all
 
 import (
-// The bundled modules, one line each (keep sorted):
+	// The bundled modules, one line each (keep sorted):
+	_ "github.com/civicgate/civicgate/eservices/buildingpermit"
+	_ "github.com/civicgate/civicgate/eservices/schoolabsence"
+	_ "github.com/civicgate/civicgate/eservices/socialcase"
 )

@@ -107,7 +107,7 @@ func New(t *testing.T, m eservices.Module, o Options) *Harness {
 	}
 	env := &eservices.Env{
 		Cases: cs, Blobs: blobs, Audit: al, Population: reg, Pages: pages,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now, ModuleID: info.ID,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now, ModuleID: info.ID, MaxUploadBytes: cases.DefaultMaxUploadBytes,
 	}
 	if p, ok := m.(eservices.Provisioner); ok {
 		if err := p.Provision(env); err != nil {

@@ -382,7 +382,7 @@ func (a *App) provisionModules(cfg *config.Config, deps *gateway.Deps, cs cases.
 			assets.Templates, assets.Messages = as.Templates(), as.Messages()
 		}
 		deps.ModuleAssets = append(deps.ModuleAssets, assets)
-		env := &eservices.Env{Cases: cs, Blobs: blobs, Audit: al, Population: reg, Log: log.With("module", info.ID), Now: time.Now, ModuleID: info.ID}
+		env := &eservices.Env{Cases: cs, Blobs: blobs, Audit: al, Population: reg, Log: log.With("module", info.ID), Now: time.Now, ModuleID: info.ID, MaxUploadBytes: cfg.Cases.UploadLimit()}
 		if p, ok := m.(eservices.Provisioner); ok {
 			envs = append(envs, env)
 			provs = append(provs, p)
