@@ -12,6 +12,7 @@ import (
 
 	"github.com/civicgate/civicgate/eservices/cases"
 	"github.com/civicgate/civicgate/eservices/cases/casestest"
+	"github.com/civicgate/civicgate/gateway/audit"
 	"github.com/civicgate/civicgate/gateway/sqldb/sqldbtest"
 )
 
@@ -173,4 +174,59 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "cases/s")
+}
+
+func newSQLiteStore(t *testing.T) *cases.SQL {
+	t.Helper()
+	ctx := context.Background()
+	db, d := sqldbtest.Open(t, sqldbtest.SQLiteDSN(t))
+	if err := audit.Migrate(ctx, db, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := cases.Migrate(ctx, db, d); err != nil {
+		t.Fatal(err)
+	}
+	al, err := audit.NewSQL(db, d, []byte("0123456789abcdef0123456789abcdef"), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cases.NewSQL(db, d, cases.Options{Auditor: al})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestNotificationOnDecisionAndMessages(t *testing.T) {
+	s := newSQLiteStore(t)
+	ctx := context.Background()
+	c, err := s.Create(ctx, cases.NewCase{ModuleID: "bygglov", Prefix: "BYGG", Owner: "198107249289", Title: "Bygglov", NotifyEmail: "tolvan@example.se"}, cases.Actor{Key: "198107249289", Role: "citizen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := cases.Actor{Key: "staff:idp:h1", Role: "building-handler"}
+	if _, err := s.AddMessage(ctx, c.ID, cases.NewMessage{Direction: cases.ToCitizen, Body: "Beslut: beviljas."}, handler); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetStatus(ctx, c.ID, cases.Decided, "", handler); err != nil {
+		t.Fatal(err)
+	}
+	mails, err := s.Mails(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mails) != 2 || mails[1].To != "tolvan@example.se" || !strings.Contains(mails[1].Subject, c.Number) {
+		t.Fatalf("want the confirmation and one notification, got %+v", mails)
+	}
+	if strings.Contains(mails[1].Body, "beviljas") || strings.Contains(mails[1].Body, "198107249289") {
+		t.Error("the notification mail carries the message or the personnummer")
+	}
+	// Without an address nothing is queued.
+	c2, _ := s.Create(ctx, cases.NewCase{ModuleID: "bygglov", Prefix: "BYGG", Owner: "195006262546", Title: "Bygglov"}, cases.Actor{Key: "195006262546", Role: "citizen"})
+	if _, err := s.AddMessage(ctx, c2.ID, cases.NewMessage{Direction: cases.ToCitizen, Body: "Hej"}, handler); err != nil {
+		t.Fatal(err)
+	}
+	if mails, _ := s.Mails(ctx, c2.ID); len(mails) != 1 {
+		t.Errorf("without an address: %d mails", len(mails))
+	}
 }

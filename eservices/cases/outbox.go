@@ -73,6 +73,23 @@ func confirmation(number string) (subject, body string) {
 	return subject, body
 }
 
+// notification returns the bilingual "news in your case" mail: like the
+// confirmation, it names only the case number; the news itself is read on
+// Mina sidor after logging in.
+func notification(number string) (subject, body string) {
+	subject = "Nytt i ärende " + number + " / News in case " + number
+	body = "Hej!\n\n" +
+		"Det finns nytt i ditt ärende " + number + ", till exempel ett beslut, ett meddelande eller en begäran om komplettering.\n" +
+		"Logga in på kommunens e-tjänster och gå till Mina sidor för att läsa det.\n" +
+		"Det här mejlet går inte att svara på.\n\n" +
+		"---\n\n" +
+		"Hello,\n\n" +
+		"There is news in your case " + number + ", for example a decision, a message or a request for a supplement.\n" +
+		"Log in to the municipality's e-services and go to My pages to read it.\n" +
+		"Please do not reply to this e-mail.\n"
+	return subject, body
+}
+
 const mailColumns = "id, case_id, recipient, subject, body, state, attempts, next_attempt_ms, last_error, created_ms, sent_ms"
 
 func scanMail(sc scanner) (Mail, error) {

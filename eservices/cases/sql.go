@@ -372,6 +372,38 @@ func (s *SQL) submitted(ctx context.Context, tx *sql.Tx, c *Case, from Status, e
 	return s.audit(ctx, tx, by, action, c, map[string]string{"channel": string(c.Channel), "mail": state})
 }
 
+// notify queues the "news in your case" mail to the address the citizen gave
+// when submitting (none: nothing is queued), in the change's transaction.
+// One pending notification per case is enough: a decision that writes a
+// message and sets the status sends one mail.
+func (s *SQL) notify(ctx context.Context, tx *sql.Tx, c *Case, now time.Time) error {
+	var recipient string
+	err := tx.QueryRowContext(ctx, s.d.Rebind(`SELECT recipient FROM cases_outbox
+		WHERE case_id = ? AND recipient <> '' ORDER BY created_ms DESC LIMIT 1`), c.ID).Scan(&recipient)
+	if errors.Is(err, sql.ErrNoRows) || recipient == "" {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cases: notify: %w", err)
+	}
+	subject, body := notification(c.Number)
+	var pending int
+	if err := tx.QueryRowContext(ctx, s.d.Rebind(`SELECT COUNT(*) FROM cases_outbox
+		WHERE case_id = ? AND state = 'pending' AND subject = ?`), c.ID, subject).Scan(&pending); err != nil {
+		return fmt.Errorf("cases: notify: %w", err)
+	}
+	if pending > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO cases_outbox
+		(id, case_id, recipient, subject, body, state, attempts, next_attempt_ms, last_error, created_ms)
+		VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '', ?)`),
+		newID(), c.ID, recipient, subject, body, ms(now), ms(now)); err != nil {
+		return fmt.Errorf("cases: notify: %w", err)
+	}
+	return nil
+}
+
 func (s *SQL) addHistory(ctx context.Context, tx *sql.Tx, id string, from, to Status, note string, by Actor, at time.Time) error {
 	_, err := tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO cases_history
 		(case_id, seq, from_status, to_status, actor, actor_role, note, time_ms)
@@ -639,6 +671,11 @@ func (s *SQL) SetStatus(ctx context.Context, id string, to Status, note string, 
 		if err := s.addHistory(ctx, tx, id, c.Status, to, note, by, time.UnixMilli(now)); err != nil {
 			return err
 		}
+		if (to == Decided || to == AwaitingSupplement) && !isCitizen(c, by) {
+			if err := s.notify(ctx, tx, c, time.UnixMilli(now)); err != nil {
+				return err
+			}
+		}
 		return s.audit(ctx, tx, by, "case.status_changed", c, map[string]string{"from": string(c.Status), "to": string(to)})
 	})
 	if err != nil {
@@ -684,6 +721,11 @@ func (s *SQL) AddMessage(ctx context.Context, caseID string, nm NewMessage, by A
 			if _, err := tx.ExecContext(ctx, s.d.Rebind(`UPDATE cases SET first_response_ms = ?, updated_ms = ? WHERE id = ?`),
 				ms(m.Time), ms(m.Time), caseID); err != nil {
 				return fmt.Errorf("cases: add message: %w", err)
+			}
+		}
+		if nm.Direction == ToCitizen {
+			if err := s.notify(ctx, tx, c, m.Time); err != nil {
+				return err
 			}
 		}
 		return s.audit(ctx, tx, by, "case.message_added", c, map[string]string{"direction": string(nm.Direction)})
