@@ -20,6 +20,7 @@ import (
 	"github.com/civicgate/civicgate/eservices/population"
 	"github.com/civicgate/civicgate/gateway/audit"
 	"github.com/civicgate/civicgate/gateway/config"
+	"github.com/civicgate/civicgate/gateway/contactcentre"
 	mw "github.com/civicgate/civicgate/gateway/middleware"
 	"github.com/civicgate/civicgate/web"
 )
@@ -118,7 +119,8 @@ func New(cfg *config.Config, d Deps) (*Server, error) {
 		s.providers[name] = p
 		s.order = append(s.order, name)
 	}
-	s.web, err = web.New(web.Options{Dev: cfg.Dev, MunicipalitySv: cfg.Municipality.NameSv, MunicipalityEn: cfg.Municipality.NameEn, Logger: d.Log, Modules: d.ModuleAssets})
+	assets := append(append([]web.ModuleAssets(nil), d.ModuleAssets...), contactcentre.Assets())
+	s.web, err = web.New(web.Options{Dev: cfg.Dev, MunicipalitySv: cfg.Municipality.NameSv, MunicipalityEn: cfg.Municipality.NameEn, Logger: d.Log, Modules: assets})
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +129,11 @@ func New(cfg *config.Config, d Deps) (*Server, error) {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg)
+	if cs, ok := d.Cases.(contactcentre.CaseStore); ok {
+		if err := reg.Register(contactcentre.NewCollector(contactcentre.Deps{Cases: cs, Log: d.Log})); err != nil {
+			return nil, fmt.Errorf("gateway: case metrics: %w", err)
+		}
+	}
 	s.handler = s.routes()
 	s.admin = s.adminRoutes(reg)
 	return s, nil
@@ -189,6 +196,18 @@ func (s *Server) routes() http.Handler {
 	}
 	for prefix, h := range s.d.Extra {
 		r.PathPrefix(prefix).Handler(h)
+	}
+	if cs, ok := s.d.Cases.(contactcentre.CaseStore); ok {
+		var infos []eservices.Info
+		for _, m := range s.d.Modules {
+			infos = append(infos, m.Info())
+		}
+		kc := contactcentre.Deps{Sessions: s.d.Sessions, Cases: cs, Audit: s.d.Audit, Population: s.d.Population, Pages: s.web,
+			Modules: infos, Limiter: s.d.Limiter, LookupLimit: s.cfg.Security.RateLimits.Lookup, Fail: s.fail, Log: s.log, Now: s.now}
+		r.PathPrefix(contactcentre.WorkspacePath + "/").Handler(staff(http.StripPrefix(contactcentre.WorkspacePath, contactcentre.New(kc))))
+		r.Handle(contactcentre.WorkspacePath, http.RedirectHandler(contactcentre.WorkspacePath+"/", http.StatusMovedPermanently))
+		r.PathPrefix(contactcentre.StatsPath + "/").Handler(staff(http.StripPrefix(contactcentre.StatsPath, contactcentre.NewStats(kc))))
+		r.Handle(contactcentre.StatsPath, http.RedirectHandler(contactcentre.StatsPath+"/", http.StatusMovedPermanently))
 	}
 	for _, m := range s.d.Modules {
 		info := m.Info()

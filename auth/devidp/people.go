@@ -169,6 +169,12 @@ func DefaultPeople() []Person {
 			DescriptionEn: "Staff: school administrator for skola-1",
 		},
 		{
+			Kind: auth.Staff, Subject: "school-protected-1", GivenName: "Signe", FamilyName: "Skyddsdal",
+			Email: "signe.skyddsdal@kommun.example", Groups: []string{"cg-school-admin:skyddad"},
+			DescriptionSv: "Personal: skoladministration för elever med skyddade personuppgifter",
+			DescriptionEn: "Staff: school administration for pupils with protected identity",
+		},
+		{
 			Kind: auth.Staff, Subject: "building-1", GivenName: "Bo", FamilyName: "Byggare",
 			Email: "bo.byggare@kommun.example", Groups: []string{"cg-building-handler"},
 			DescriptionSv: "Personal: handläggare av bygglov",
@@ -185,6 +191,12 @@ func DefaultPeople() []Person {
 			Email: "olle.agare@kommun.example", Groups: []string{"cg-system-owner"},
 			DescriptionSv: "Personal: systemägare",
 			DescriptionEn: "Staff: system owner",
+		},
+		{
+			Kind: auth.Staff, Subject: "manager-1", GivenName: "Maja", FamilyName: "Ledare",
+			Email: "maja.ledare@kommun.example", Groups: []string{"cg-management"},
+			DescriptionSv: "Personal: kommunledning (statistik)",
+			DescriptionEn: "Staff: management (statistics)",
 		},
 	}
 }
