@@ -9,6 +9,6 @@
 // prefix stripped, only after the gateway has enforced the module's minimum
 // level of assurance and its actor rules.
 //
-// Optional capabilities are separate interfaces: Provisioner, Assets (page
-// templates and messages) and Summarizer (how a case is shown on Mina sidor).
+// Optional capabilities are separate interfaces: Provisioner and Assets
+// (page templates and messages).
 package eservices

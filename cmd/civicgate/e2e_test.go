@@ -252,3 +252,23 @@ func TestBrowserSAMLLogin(t *testing.T) {
 		t.Errorf("the number is not labelled as a samordningsnummer:\n%s", page)
 	}
 }
+
+// TestBrowserIdleWarning: a logged-in person is warned before the idle
+// timeout and can stay logged in without leaving the page.
+func TestBrowserIdleWarning(t *testing.T) {
+	t.Setenv("CIVICGATE_SESSIONS_IDLE_TIMEOUT", "1m")
+	t.Setenv("CIVICGATE_SESSIONS_WARN_BEFORE", "57s")
+	g := startDev(t)
+	b := &browser{t: t, ctx: newBrowser(t), g: g}
+	b.do("log in", chromedp.Navigate(g.URL+"/login?return=/mina-sidor"), click("#idp-test-oidc"),
+		visible(`input[name="person"]`), click(`input[value="198107249289"]`), click(`button[value="login"]`), visible("#name"))
+	// The warning appears about three seconds in (60 s idle, 57 s warning).
+	b.do("wait for the warning", visible("#idle-warning"))
+	if txt := b.text("#idle-title"); txt != "Vill du fortsätta?" {
+		t.Errorf("warning title %q", txt)
+	}
+	b.do("stay logged in", click("#idle-extend"), chromedp.WaitNotVisible(chromedp.CSS("#idle-warning")))
+	if loc := b.location(); !strings.HasSuffix(loc, "/mina-sidor") {
+		t.Errorf("extending left the page: %s", loc)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "github.com/civicgate/civicgate/eservices/all"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
