@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -73,4 +74,70 @@ func TestBrowserContactCentreActsForCitizen(t *testing.T) {
 	if strings.Contains(g.out.String(), "198107249289") {
 		t.Error("the gateway log contains a personnummer in clear")
 	}
+}
+
+// TestBrowserContactCentreFilesForCitizen is the contact centre's whole
+// journey: a citizen phones, the agent finds him, files a school absence
+// on his behalf, the school sees it with channel "contact centre", and the
+// citizen sees it on Mina sidor together with the record that the contact
+// centre acted for him.
+func TestBrowserContactCentreFilesForCitizen(t *testing.T) {
+	g := startDev(t)
+	b := &browser{t: t, ctx: newBrowser(t), g: g}
+
+	// The agent.
+	b.do("open the workspace", chromedp.Navigate(g.URL+"/kontaktcenter/"), visible("#idp-test-staff"))
+	schoolabsenceLogin(b, "idp-test-staff", "staff:kc-agent-1", "#pnr")
+	b.do("look up Tolvan", chromedp.SendKeys(chromedp.CSS("#pnr"), "198107249289", chromedp.NodeVisible),
+		chromedp.SendKeys(chromedp.CSS("#reason"), "Samtal 14:05, sjukanmälan", chromedp.NodeVisible),
+		click("#lookup"), visible("#start-acting"))
+	b.do("act for Tolvan by phone", click("#channel-phone"), click("#start-acting"), visible("#actingfor"))
+	b.do("open school absence", chromedp.Navigate(g.URL+"/e/skolfranvaro/"), visible("#report-absence"))
+	if s := b.text("#actingfor"); !strings.Contains(s, "Tolvan") {
+		t.Errorf("the module page does not say whom the agent acts for: %q", s)
+	}
+	today := time.Now().In(stockholm()).Format("2006-01-02")
+	b.do("file the absence", click("#report-absence"), visible("#f-fran"),
+		click(`input[name="barn"][value="201701102384"]`),
+		chromedp.SetValue(chromedp.CSS("#f-fran"), today),
+		click("#omfattning-heldag"), click("#orsak-illness"), click("#submit"), visible("#casenumber"))
+	number := schoolabsenceNumber(b)
+	b.do("end acting", chromedp.Navigate(g.URL+"/kontaktcenter/"), visible("#end-acting"), click("#end-acting"), visible("#pnr"))
+	b.do("log out the agent", click("#logout"), visible("#loggedout"))
+
+	// The school sees it, with the channel.
+	b.do("school opens the e-service", chromedp.Navigate(g.URL+"/e/skolfranvaro/"), visible("#idp-test-staff"))
+	schoolabsenceLogin(b, "idp-test-staff", "staff:school-admin-1", "#reports")
+	if list := b.text("#reports"); !strings.Contains(list, number) {
+		t.Fatalf("the school's list lacks %s: %q", number, list)
+	}
+	b.do("open the case", chromedp.Navigate(g.URL+"/e/skolfranvaro/arende/"+number), visible("main dl"))
+	if page := b.text("main"); !strings.Contains(page, "Telefon (kontaktcenter)") {
+		t.Errorf("the school does not see the channel:\n%s", page)
+	}
+	b.do("log out the school", click("#logout"), visible("#loggedout"))
+
+	// The citizen sees the case and that the contact centre acted for him.
+	b.do("Tolvan opens Mina sidor", chromedp.Navigate(g.URL+"/mina-sidor"), visible("#idp-test-oidc"))
+	schoolabsenceLogin(b, "idp-test-oidc", "198107249289", "#mycases")
+	if cases := b.text("#mycases"); !strings.Contains(cases, number) {
+		t.Errorf("Mina sidor lacks %s: %q", number, cases)
+	}
+	acting := b.text("#acting")
+	for _, want := range []string{"Började hjälpa dig", "Sökte fram dig i kontaktcentret"} {
+		if !strings.Contains(acting, want) {
+			t.Errorf("the contact centre's record lacks %q: %q", want, acting)
+		}
+	}
+	if strings.Contains(g.out.String(), "198107249289") {
+		t.Error("the gateway log contains a personnummer in clear")
+	}
+}
+
+func stockholm() *time.Location {
+	l, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		return time.UTC
+	}
+	return l
 }

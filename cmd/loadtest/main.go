@@ -2,7 +2,7 @@
 // reverse proxy, and case submissions per second on PostgreSQL.
 //
 //	go run ./cmd/loadtest -duration 10s -concurrency 32 \
-//	    [-postgres postgres://postgres@127.0.0.1:5432/test?sslmode=disable] [-cases 2000] \
+//	    [-postgres postgres://postgres@127.0.0.1:5432/test?sslmode=disable] [-cases 2000] [-case-workers 4] \
 //	    [-min-ratio 0.8] [-cpuprofile /tmp/lt]
 //
 // In one process it starts a remote module on 127.0.0.1 that verifies the
@@ -73,6 +73,9 @@ type Config struct {
 	Postgres string `yaml:"postgres"`
 	// Cases is how many cases the submission test creates. Default 2000.
 	Cases int `yaml:"cases"`
+	// CaseWorkers is how many workers create cases at once. Default: the
+	// same as concurrency.
+	CaseWorkers int `yaml:"case_workers"`
 	// MinRatio, when above zero, makes the run fail if the gateway's
 	// requests per second are below this fraction of the bare proxy's.
 	// Default 0: only reported.
@@ -103,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.Cases == 0 {
 		c.Cases = 2000
 	}
+	if c.CaseWorkers == 0 {
+		c.CaseWorkers = c.Concurrency
+	}
 	return c
 }
 
@@ -125,6 +131,9 @@ func (c Config) Validate() error {
 	if c.Cases < 0 {
 		add("cases: must not be negative")
 	}
+	if c.CaseWorkers < 0 || c.CaseWorkers > 1024 {
+		add("case_workers: must be from 1 to 1024")
+	}
 	if c.MinRatio < 0 || c.MinRatio > 10 {
 		add("min_ratio: must be from 0 to 10")
 	}
@@ -143,6 +152,7 @@ func main() {
 	flag.StringVar(&c.Redis, "redis", "127.0.0.1:6379", "Redis for the gateway's sessions (host:port)")
 	flag.StringVar(&c.Postgres, "postgres", "", "PostgreSQL URL; measure case submissions in a fresh schema there")
 	flag.IntVar(&c.Cases, "cases", 2000, "cases to create with -postgres")
+	flag.IntVar(&c.CaseWorkers, "case-workers", 0, "workers creating cases at once (default: -concurrency)")
 	flag.Float64Var(&c.MinRatio, "min-ratio", 0, "fail when gateway req/s divided by bare req/s is below this (0: report only)")
 	flag.StringVar(&c.CPUProfile, "cpuprofile", "", "path prefix for CPU profiles of the first gateway and bare runs")
 	flag.Parse()

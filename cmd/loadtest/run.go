@@ -125,8 +125,8 @@ func Run(ctx context.Context, c Config, progress io.Writer) (*Report, error) {
 	}
 
 	if c.Postgres != "" {
-		fmt.Fprintf(progress, "creating %d cases on PostgreSQL with %d workers\n", c.Cases, c.Concurrency)
-		cr, err := runCases(ctx, c.Postgres, c.Concurrency, c.Cases)
+		fmt.Fprintf(progress, "creating %d cases on PostgreSQL with %d workers\n", c.Cases, c.CaseWorkers)
+		cr, err := runCases(ctx, c.Postgres, c.CaseWorkers, c.Cases)
 		if err != nil {
 			return rep, err
 		}
