@@ -17,6 +17,7 @@ import (
 
 	"github.com/civicgate/civicgate/auth/devidp"
 	"github.com/civicgate/civicgate/configs"
+	_ "github.com/civicgate/civicgate/eservices/all"
 	"github.com/civicgate/civicgate/gateway/app"
 	"github.com/civicgate/civicgate/gateway/config"
 	"github.com/civicgate/civicgate/gateway/logging"

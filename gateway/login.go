@@ -264,10 +264,10 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request) {
 	s.metrics.logins.WithLabelValues(name, "success").Inc()
 	s.log.InfoContext(ctx, "login", "request_id", rid, "idp", name, "loa", id.LoA.String(), "kind", string(id.Kind), "step_up", stepUp)
 	http.SetCookie(w, s.cookies.SessionCookie(sess.ID))
+	mw.SetSession(ctx, sess)
 	if saved, ok := s.takeSavedForm(w, r); ok {
 		// Offer the kept form again, with the new session's CSRF token; the
-		// person sends it themself, so nothing happens without their click.
-		mw.SetSession(ctx, sess)
+		// person sees what will be sent and sends it themself.
 		rq := web.RequestFrom(ctx)
 		rq.CSRF = sess.CSRF
 		rq.User = &web.User{Name: id.Name(), Staff: id.Kind == auth.Staff}
@@ -298,6 +298,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess := mw.SessionFrom(ctx)
 	http.SetCookie(w, s.cookies.Expire(s.cookies.Session))
+	http.SetCookie(w, s.cookies.Expire(s.cookies.Form))
 	if sess == nil {
 		http.Redirect(w, r, "/logged-out", http.StatusSeeOther)
 		return

@@ -57,7 +57,13 @@ func (s *Server) myCases(ctx context.Context, key, lang string) ([]caseRow, erro
 		if err != nil {
 			return nil, err
 		}
-		lists = append(lists, cs)
+		var open []cases.Case
+		for _, c := range cs {
+			if s.guardianMayFollow(c) {
+				open = append(open, c)
+			}
+		}
+		lists = append(lists, open)
 	}
 	seen := map[string]bool{}
 	var rows []caseRow
@@ -94,31 +100,60 @@ func (s *Server) module(id string) *eservices.Info {
 	return nil
 }
 
+// guardianMayFollow reports whether a guardian may follow a case about
+// their child on Mina sidor: only in modules open to guardians, and never
+// in confidential ones (a young person's own social-services case is not
+// their guardians').
+func (s *Server) guardianMayFollow(c cases.Case) bool {
+	m := s.module(c.ModuleID)
+	return m != nil && m.Allows(eservices.Guardian) && !m.Confidential
+}
+
 // ownCase loads a case the logged-in citizen may see: they own it or it
 // concerns them. Anything else is "not found", so the existence of other
 // people's cases does not leak.
 func (s *Server) ownCase(w http.ResponseWriter, r *http.Request) (*cases.Case, bool) {
+	c, asGuardian, ok := s.visibleCase(w, r)
+	if ok && asGuardian {
+		s.fail(w, r, http.StatusNotFound, "error.404")
+		return nil, false
+	}
+	return c, ok
+}
+
+// visibleCase is ownCase for reading: a guardian may also read a case about
+// a child in their custody (asGuardian), and that read is audited for the
+// child — if it cannot be, nothing is shown.
+func (s *Server) visibleCase(w http.ResponseWriter, r *http.Request) (*cases.Case, bool, bool) {
 	sess := mw.SessionFrom(r.Context())
 	key := sess.Identity.Key()
 	c, err := s.d.Cases.Get(r.Context(), mux.Vars(r)["id"])
 	if err != nil {
 		if errors.Is(err, cases.ErrNotFound) {
 			s.fail(w, r, http.StatusNotFound, "error.404")
-			return nil, false
+			return nil, false, false
 		}
 		s.log.ErrorContext(r.Context(), "case store unavailable", "request_id", mw.RequestIDFrom(r.Context()), "err", err)
 		s.fail(w, r, http.StatusServiceUnavailable, "error.503")
-		return nil, false
+		return nil, false, false
 	}
 	mine := c.Owner == key || c.Subject == key
-	if !mine && sess.Identity.Kind == auth.Citizen {
-		mine = s.childrenOf(r.Context(), key)[c.Subject]
+	asGuardian := false
+	if !mine && sess.Identity.Kind == auth.Citizen && s.guardianMayFollow(*c) {
+		asGuardian = s.childrenOf(r.Context(), key)[c.Subject]
 	}
-	if sess.Identity.Kind != auth.Citizen || !mine || !c.PurgedAt.IsZero() {
+	if sess.Identity.Kind != auth.Citizen || !(mine || asGuardian) || !c.PurgedAt.IsZero() {
 		s.fail(w, r, http.StatusNotFound, "error.404")
-		return nil, false
+		return nil, false, false
 	}
-	return c, true
+	if asGuardian {
+		if err := s.d.Audit.Record(r.Context(), audit.Event{RequestID: mw.RequestIDFrom(r.Context()), Actor: key, ActorRole: "guardian",
+			Subject: c.Subject, Action: "case.viewed", Resource: "case:" + c.Number, Outcome: audit.Success}); err != nil {
+			s.fail(w, r, http.StatusServiceUnavailable, "error.503")
+			return nil, false, false
+		}
+	}
+	return c, asGuardian, true
 }
 
 // childrenOf returns the personnummer of the children in pnr's custody, from
@@ -149,7 +184,8 @@ type historyRow struct {
 }
 
 type messageRow struct {
-	FromMe bool
+	FromMe      bool
+	FromCitizen bool
 	Body   string
 	Time   time.Time
 }
@@ -162,14 +198,20 @@ func (s *Server) caseActor(r *http.Request) cases.Actor {
 // myCase shows one case with its whole history, messages and attachments,
 // and lets the citizen reply or add a supplement when asked.
 func (s *Server) myCase(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.ownCase(w, r)
+	c, asGuardian, ok := s.visibleCase(w, r)
 	if !ok {
 		return
 	}
-	s.renderCase(w, r, c, http.StatusOK, nil)
+	s.renderCaseAs(w, r, c, http.StatusOK, nil, asGuardian)
 }
 
 func (s *Server) renderCase(w http.ResponseWriter, r *http.Request, c *cases.Case, status int, formErr map[string]string) {
+	s.renderCaseAs(w, r, c, status, formErr, false)
+}
+
+// renderCaseAs shows a case; a guardian following a child's case someone
+// else filed reads it but does not write to it.
+func (s *Server) renderCaseAs(w http.ResponseWriter, r *http.Request, c *cases.Case, status int, formErr map[string]string, readOnly bool) {
 	ctx := r.Context()
 	lang := web.RequestFrom(ctx).Lang
 	key := mw.SessionFrom(ctx).Identity.Key()
@@ -187,8 +229,10 @@ func (s *Server) renderCase(w http.ResponseWriter, r *http.Request, c *cases.Cas
 	for _, h := range c.History {
 		role := "role.handler"
 		switch {
-		case h.Actor == key || h.ActorRole == "citizen" || h.ActorRole == "guardian":
+		case h.Actor == key:
 			role = "role.you"
+		case h.ActorRole == "citizen" || h.ActorRole == "guardian":
+			role = "role.guardian"
 		case h.ActorRole == "contact-centre":
 			role = "role.contact-centre"
 		case h.ActorRole == "system" || h.ActorRole == "retention":
@@ -201,17 +245,19 @@ func (s *Server) renderCase(w http.ResponseWriter, r *http.Request, c *cases.Cas
 		if m.Direction == cases.Internal {
 			continue // internal notes are for staff
 		}
-		mrows = append(mrows, messageRow{FromMe: m.Direction == cases.ToHandler, Body: m.Body, Time: m.Time})
+		mrows = append(mrows, messageRow{FromMe: m.Direction == cases.ToHandler && m.From == key, FromCitizen: m.Direction == cases.ToHandler, Body: m.Body, Time: m.Time})
 	}
 	module := c.ModuleID
 	if m := s.module(c.ModuleID); m != nil {
 		module = m.Title(lang)
 	}
-	open := c.Status != cases.Closed && c.Status != cases.Decided && c.Status != cases.Draft
-	_ = s.d.Cases.MarkRead(ctx, c.ID, cases.ToCitizen, s.caseActor(r))
+	open := !readOnly && c.Status != cases.Closed && c.Status != cases.Decided && c.Status != cases.Draft
+	if !readOnly {
+		_ = s.d.Cases.MarkRead(ctx, c.ID, cases.ToCitizen, s.caseActor(r))
+	}
 	s.web.Render(w, r, status, "mycase.html", web.Page{Title: "mycase.title", Data: map[string]any{
 		"Case": c, "Module": module, "StatusKey": "status." + string(c.Status), "History": hist, "Messages": mrows,
-		"Attachments": atts, "CanReply": open, "AskedForSupplement": c.Status == cases.AwaitingSupplement,
+		"Attachments": atts, "CanReply": open, "AskedForSupplement": !readOnly && c.Status == cases.AwaitingSupplement,
 		"Errors": formErr, "ModuleURL": "/e/" + c.ModuleID + "/",
 	}})
 }
@@ -289,7 +335,7 @@ func (s *Server) uploadLimit() int64 {
 
 // caseAttachment lets the citizen download their own case's attachment.
 func (s *Server) caseAttachment(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.ownCase(w, r)
+	c, _, ok := s.visibleCase(w, r)
 	if !ok {
 		return
 	}

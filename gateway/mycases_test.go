@@ -142,7 +142,7 @@ func TestGuardianFollowsTheirChildsCases(t *testing.T) {
 	g := newGateway(t, gwOptions{})
 	ctx := context.Background()
 	const tian = "201701102384"
-	c, err := g.app.Cases.Create(ctx, cases.NewCase{ModuleID: "demo", Prefix: "DEMO", Owner: elvan, Subject: tian, Title: "Frånvaro Tian"},
+	c, err := g.app.Cases.Create(ctx, cases.NewCase{ModuleID: "skolfranvaro", Prefix: "SKOL", Owner: elvan, Subject: tian, Title: "Frånvaro Tian"},
 		cases.Actor{Key: elvan, Role: "guardian"})
 	if err != nil {
 		t.Fatal(err)
@@ -159,5 +159,48 @@ func TestGuardianFollowsTheirChildsCases(t *testing.T) {
 	s.login("test-oidc", "197010632391", auth.URILoA3, "/")
 	if res := s.get("/mina-sidor/arenden/" + c.ID); res.Status != http.StatusNotFound {
 		t.Errorf("a stranger opening the child's case: %d", res.Status)
+	}
+}
+
+// TestGuardianCannotWriteOrReadConfidential: a guardian follows a child's
+// case read-only, and never sees a case of a confidential module about the
+// child (or of a module not open to guardians).
+func TestGuardianCannotWriteOrReadConfidential(t *testing.T) {
+	g := newGateway(t, gwOptions{})
+	ctx := context.Background()
+	const tian = "201701102384"
+	school, err := g.app.Cases.Create(ctx, cases.NewCase{ModuleID: "skolfranvaro", Prefix: "SKOL", Owner: elvan, Subject: tian, Title: "Frånvaro"}, cases.Actor{Key: elvan, Role: "guardian"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	social, err := g.app.Cases.Create(ctx, cases.NewCase{ModuleID: "ekonomiskt-bistand", Prefix: "SOC", Owner: tian, Subject: tian, Title: "Ansökan"}, cases.Actor{Key: tian, Role: "citizen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, g)
+	home := b.login("test-oidc", tolvan, auth.URILoA3, "/mina-sidor")
+	if !strings.Contains(home.Body, school.Number) || strings.Contains(home.Body, social.Number) {
+		t.Fatalf("guardian's list: want %s and not %s", school.Number, social.Number)
+	}
+	if res := b.get("/mina-sidor/arenden/" + social.ID); res.Status != http.StatusNotFound {
+		t.Errorf("guardian opening the child's social-services case: %d", res.Status)
+	}
+	page := b.get("/mina-sidor/arenden/" + school.ID)
+	if page.Status != http.StatusOK || strings.Contains(page.Body, `/svar"`) {
+		t.Errorf("guardian's view of the other guardian's case must be read-only: %d", page.Status)
+	}
+	if res := b.post("/mina-sidor/arenden/"+school.ID+"/svar", url.Values{"csrf": {csrf(t, page.Body)}, "message": {"hej"}}); res.Status != http.StatusNotFound {
+		t.Errorf("guardian replying on the other guardian's case: %d", res.Status)
+	}
+	// The guardian's read is audited for the child.
+	es, _ := g.app.Audit.ForSubject(ctx, tian, 100)
+	found := false
+	for _, e := range es {
+		if e.Action == "case.viewed" && e.ActorRole == "guardian" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the guardian's read is not audited for the child")
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -104,22 +106,52 @@ const savedFormTTL = 30 * time.Minute
 // savedFormIdP marks saved-form records in the flow store.
 const savedFormIdP = "saved-form"
 
+// Limits of a kept form: it is a convenience, so anything unusual is simply
+// not kept.
+const (
+	savedFormMaxBytes  = 64 << 10
+	savedFormMaxFields = 100
+	savedFormPerMinute = 10
+)
+
 func (s *Server) saveForm(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseMultipartForm(s.cfg.Security.MaxBodyBytes); err != nil && err != http.ErrNotMultipart {
+	// Files cannot be kept, and a multipart body is not worth parsing here.
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+		return
+	}
+	ctx := r.Context()
+	ok, _, err := s.d.Limiter.Allow(ctx, "rl:saved-form:"+mw.ClientIPFrom(ctx), savedFormPerMinute, time.Minute)
+	if err != nil || !ok {
+		return
+	}
+	if err := r.ParseForm(); err != nil {
 		return
 	}
 	vals := map[string][]string{}
+	size, fields := 0, 0
 	for k, v := range r.PostForm {
-		if k != mw.CSRFField {
-			vals[k] = v
+		if k == mw.CSRFField {
+			continue
 		}
+		for _, x := range v {
+			size += len(k) + len(x)
+			fields++
+			if !utf8.ValidString(x) || !utf8.ValidString(k) {
+				return
+			}
+		}
+		vals[k] = v
 	}
-	if len(vals) == 0 {
+	if len(vals) == 0 || size > savedFormMaxBytes || fields > savedFormMaxFields {
 		return
 	}
 	p := auth.Pending{ID: session.NewID(), IdP: savedFormIdP, ReturnTo: r.URL.RequestURI(), Form: vals, Created: s.now()}
-	if err := s.d.Flows.Save(r.Context(), p, savedFormTTL); err != nil {
-		s.log.WarnContext(r.Context(), "could not keep a form across login", "request_id", mw.RequestIDFrom(r.Context()), "err", err)
+	// A step-up knows who posted: only that person gets the form back.
+	if sess := mw.SessionFrom(ctx); sess != nil {
+		p.RequestID = session.HashID(sess.Identity.Key())
+	}
+	if err := s.d.Flows.Save(ctx, p, savedFormTTL); err != nil {
+		s.log.WarnContext(ctx, "could not keep a form across login", "request_id", mw.RequestIDFrom(ctx), "err", err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.cookies.Form, Value: p.ID, Path: "/", MaxAge: int(savedFormTTL / time.Second), HttpOnly: true, Secure: s.cookies.Secure, SameSite: http.SameSiteLaxMode})
@@ -135,6 +167,11 @@ func (s *Server) takeSavedForm(w http.ResponseWriter, r *http.Request) (auth.Pen
 	p, err := s.d.Flows.Take(r.Context(), ck.Value)
 	if err != nil || p.IdP != savedFormIdP {
 		return auth.Pending{}, false
+	}
+	if p.RequestID != "" {
+		if sess := mw.SessionFrom(r.Context()); sess == nil || session.HashID(sess.Identity.Key()) != p.RequestID {
+			return auth.Pending{}, false
+		}
 	}
 	return p, true
 }
