@@ -186,8 +186,8 @@ type historyRow struct {
 type messageRow struct {
 	FromMe      bool
 	FromCitizen bool
-	Body   string
-	Time   time.Time
+	Body        string
+	Time        time.Time
 }
 
 func (s *Server) caseActor(r *http.Request) cases.Actor {

@@ -89,9 +89,6 @@ func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, start
 		return err
 	}
 	defer a.Close()
-	jobs, stopJobs := context.WithCancel(context.Background())
-	defer stopJobs()
-	a.Start(jobs)
 
 	pub, err := listen("listen", cfg.Listen)
 	if err != nil {
@@ -125,6 +122,10 @@ func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, start
 		servers = append(servers, &http.Server{Handler: a.Server.AdminHandler(), ReadHeaderTimeout: 5 * time.Second})
 	}
 
+	// Background jobs start once the listeners are bound, and are stopped
+	// (and waited for) before the database closes.
+	stopJobs := a.Start()
+	defer stopJobs()
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() {

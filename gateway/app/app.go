@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,16 +71,25 @@ type Options struct {
 	DevIdPClient *http.Client
 }
 
-// Start runs the background jobs until ctx ends: the confirmation-mail
-// worker and the retention job. Every replica runs them; both are safe with
-// several replicas.
-func (a *App) Start(ctx context.Context) {
+// Start runs the background jobs — the confirmation-mail worker and the
+// retention job — until the returned stop function is called; stop waits
+// for them to finish. Every replica runs them; both are safe with several
+// replicas.
+func (a *App) Start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
+		defer wg.Done()
 		if err := a.mailer.Run(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("mail worker stopped", "err", err)
 		}
 	}()
-	go a.retentionLoop(ctx, time.Hour)
+	go func() {
+		defer wg.Done()
+		a.retentionLoop(ctx, time.Hour)
+	}()
+	return func() { cancel(); wg.Wait() }
 }
 
 // retentionLoop erases closed cases past each module's retention period,
@@ -101,6 +111,9 @@ func (a *App) retentionLoop(ctx context.Context, every time.Duration) {
 func (a *App) PurgeExpired(ctx context.Context) {
 	for id, keep := range a.retention {
 		n, err := a.Cases.PurgeClosedBefore(ctx, id, time.Now().Add(-keep), cases.Actor{Key: "system", Role: "retention"})
+		if err != nil && ctx.Err() != nil {
+			return
+		}
 		if err != nil {
 			a.log.Error("retention job failed", "module", id, "err", err)
 			continue
