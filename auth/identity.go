@@ -78,6 +78,10 @@ func (id Identity) Key() string {
 	switch {
 	case id.Kind == Staff && id.Subject != "":
 		return "staff:" + id.IdP + ":" + id.Subject
+	case id.Kind == Staff:
+		// Never fall back to a personnummer: a staff key must not collide
+		// with a citizen's.
+		return ""
 	case id.PersonalNumber != "":
 		return id.PersonalNumber
 	case id.PRID != "":

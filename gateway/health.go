@@ -18,8 +18,18 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz runs every configured readiness check (Redis, database, IdP
-// metadata) in parallel and answers 503 naming the ones that fail.
+// metadata) in parallel and answers 503 naming the ones that fail. The
+// public listener says only which checks fail; the error texts (hosts,
+// driver messages) are for the admin listener.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	s.ready(w, r, false)
+}
+
+func (s *Server) readyzDetail(w http.ResponseWriter, r *http.Request) {
+	s.ready(w, r, true)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request, detail bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	type result struct {
@@ -50,7 +60,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			defer wg.Done()
 			res := result{Status: "ok"}
 			if err := check(ctx); err != nil {
-				res = result{Status: "fail", Error: err.Error()}
+				res = result{Status: "fail"}
+				if detail {
+					res.Error = err.Error()
+				}
 				if !required[name] {
 					res.Status = "degraded"
 				}

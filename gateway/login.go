@@ -365,6 +365,13 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 		return
 	}
+	// The sessions are ended first: a retry after a store failure must not
+	// be taken for a replay. Ending them twice is harmless.
+	n, err := s.d.Sessions.DeleteByIdPSession(ctx, name, sid)
+	if err != nil {
+		http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+		return
+	}
 	if jti != "" {
 		first, err := s.d.Replay.FirstUse(ctx, "bcl:"+name+":"+jti, s.now().Add(logoutTokenReplayWindow))
 		if err != nil {
@@ -375,11 +382,6 @@ func (s *Server) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 			return
 		}
-	}
-	n, err := s.d.Sessions.DeleteByIdPSession(ctx, name, sid)
-	if err != nil {
-		http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
-		return
 	}
 	_ = s.d.Audit.Record(ctx, audit.Event{RequestID: mw.RequestIDFrom(ctx), Actor: "idp:" + name, Action: "logout.backchannel",
 		Resource: "idp:" + name, Outcome: audit.Success, Detail: map[string]string{"sessions": itoa(n)}})

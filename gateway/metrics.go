@@ -50,8 +50,17 @@ func (m *metrics) observe(r *http.Request, status int, d time.Duration) {
 	if h, ok := r.Context().Value(routeHolderKey{}).(*routeHolder); ok && h.route != "" {
 		route = h.route
 	}
-	m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// methodLabel keeps the label set bounded: clients may send any method.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 // The route template is only known inside the router, but the access log and

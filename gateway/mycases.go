@@ -419,6 +419,16 @@ func (s *Server) accessRows(ctx context.Context, key string) (rows, acting []acc
 	return rows, acting, nil
 }
 
+// exportEntry is an audit entry as the citizen's export shows it: who by
+// role, never a staff member's identity.
+type exportEntry struct {
+	Time     time.Time `json:"time"`
+	Who      string    `json:"who"`
+	Action   string    `json:"action"`
+	Resource string    `json:"resource,omitempty"`
+	Outcome  string    `json:"outcome"`
+}
+
 // exportData is the citizen's GDPR access request: everything the gateway
 // holds about them, as JSON.
 func (s *Server) exportData(w http.ResponseWriter, r *http.Request) {
@@ -435,7 +445,7 @@ func (s *Server) exportData(w http.ResponseWriter, r *http.Request) {
 		Exported time.Time     `json:"exported"`
 		Identity auth.Identity `json:"identity"`
 		Cases    []caseExport  `json:"cases"`
-		Access   []audit.Entry `json:"audit_entries"`
+		Access   []exportEntry `json:"audit_entries"`
 		Sessions any           `json:"sessions"`
 	}{Exported: s.now().UTC(), Identity: id}
 	out.Identity.SessionIndex, out.Identity.Subject = "", ""
@@ -452,14 +462,31 @@ func (s *Server) exportData(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			seen[c.ID] = true
-			msgs, _ := s.d.Cases.Messages(ctx, c.ID)
+			msgs, err := s.d.Cases.Messages(ctx, c.ID)
+			if err != nil {
+				s.fail(w, r, http.StatusServiceUnavailable, "error.503")
+				return
+			}
 			var visible []cases.Message
 			for _, m := range msgs {
 				if m.Direction != cases.Internal {
 					visible = append(visible, m)
 				}
 			}
-			atts, _ := s.d.Cases.Attachments(ctx, c.ID)
+			atts, err := s.d.Cases.Attachments(ctx, c.ID)
+			if err != nil {
+				s.fail(w, r, http.StatusServiceUnavailable, "error.503")
+				return
+			}
+			for i := range atts {
+				atts[i].BlobKey, atts[i].UploadedBy = "", ""
+			}
+			for i := range visible {
+				if visible[i].From != key {
+					visible[i].From = "" // staff identities are not personal data of the citizen
+				}
+			}
+			c.CreatedBy = ""
 			out.Cases = append(out.Cases, caseExport{Case: c, Messages: visible, Attachments: atts})
 		}
 	}
@@ -469,7 +496,15 @@ func (s *Server) exportData(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusServiceUnavailable, "error.503")
 			return
 		}
-		out.Access = es
+		for _, e := range es {
+			who := "you"
+			if strings.HasPrefix(e.Actor, "staff:") {
+				who = strings.TrimPrefix(staffRoleKey(e.ActorRole), "role.")
+			} else if e.Actor == "system" {
+				who = "system"
+			}
+			out.Access = append(out.Access, exportEntry{Time: e.Time, Who: who, Action: e.Action, Resource: e.Resource, Outcome: e.Outcome})
+		}
 	}
 	if list, err := s.d.Sessions.List(ctx, key); err == nil {
 		out.Sessions = list

@@ -172,7 +172,10 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/login/{idp}/callback", callback(http.HandlerFunc(s.finishLogin))).Methods(http.MethodGet)
 	r.Handle("/saml/{idp}/acs", callback(http.HandlerFunc(s.finishLogin))).Methods(http.MethodPost)
 	r.HandleFunc("/saml/{idp}/metadata", s.samlMetadata).Methods(http.MethodGet)
-	r.Handle("/backchannel-logout/{idp}", callback(http.HandlerFunc(s.backchannelLogout))).Methods(http.MethodPost)
+	// Back-channel logout comes from the IdPs' servers, not browsers: its own
+	// generous bucket, so user logins cannot starve it (tokens are signed).
+	backchannel := mw.RateLimit(s.d.Limiter, "backchannel", 600, time.Minute, nil, s.fail, s.log)
+	r.Handle("/backchannel-logout/{idp}", backchannel(http.HandlerFunc(s.backchannelLogout))).Methods(http.MethodPost)
 	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
 	r.HandleFunc("/logged-out", s.loggedOut).Methods(http.MethodGet)
 
@@ -232,7 +235,7 @@ func (s *Server) routes() http.Handler {
 	h = mw.LoadSession(s.d.Sessions, s.cookies, s.log)(h)
 	// A multipart request may carry a few attachments of the largest size
 	// allowed, plus the form around them.
-	h = mw.MaxBody(s.cfg.Security.MaxBodyBytes, 5*s.uploadLimit()+1<<20, s.fail)(h)
+	h = mw.MaxBody(s.cfg.Security.MaxBodyBytes, 5*s.uploadLimit()+1<<20, []string{"/e/", "/mina-sidor/arenden/"}, s.fail)(h)
 	h = mw.SecurityHeaders(mw.HeaderOptions{HSTSMaxAge: hsts, NoReferrerPrefixes: []string{"/login/", "/saml/"}})(h)
 	h = mw.AccessLog(s.log, s.metrics.observe)(h)
 	h = mw.Recover(s.log, func(w http.ResponseWriter, req *http.Request) {
@@ -248,6 +251,6 @@ func (s *Server) adminRoutes(reg *prometheus.Registry) http.Handler {
 	m := http.NewServeMux()
 	m.Handle("GET /metrics", metricsHandler(reg))
 	m.HandleFunc("GET /healthz", s.healthz)
-	m.HandleFunc("GET /readyz", s.readyz)
+	m.HandleFunc("GET /readyz", s.readyzDetail)
 	return m
 }

@@ -251,11 +251,13 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			return nil, fmt.Errorf("mail: %v", err)
 		}
 		sender = smtp
-	} else {
+	} else if cfg.Dev {
 		box := mail.NewDevMailbox(200)
 		a.Mailbox = box
 		sender = box
 		deps.Extra["/dev/mailbox"] = box
+	} else {
+		return nil, errors.New("mail.host: required outside dev mode")
 	}
 	a.mailer = cases.NewMailer(cs, sender, cfg.Cases.MailerOptions())
 	a.log = log

@@ -8,12 +8,18 @@ import (
 // MaxBody limits request bodies to n bytes, and multipart uploads (file
 // attachments) to uploads bytes; reading past the limit fails, and the
 // handler answers 413.
-func MaxBody(n, uploads int64, fail ErrorFunc) func(http.Handler) http.Handler {
+// Only paths under one of uploadPaths accept the larger multipart limit.
+func MaxBody(n, uploads int64, uploadPaths []string, fail ErrorFunc) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n := n
 			if uploads > n && strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-				n = uploads
+				for _, p := range uploadPaths {
+					if strings.HasPrefix(r.URL.Path, p) {
+						n = uploads
+						break
+					}
+				}
 			}
 			if r.ContentLength > n {
 				fail(w, r, http.StatusRequestEntityTooLarge, "error.413")

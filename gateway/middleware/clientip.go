@@ -33,9 +33,11 @@ func ClientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
 				addr = addr.Unmap()
 				ip = addr.String()
 				if len(trusted) > 0 && isTrusted(addr) {
-					hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+					// Every X-Forwarded-For line counts: a proxy may add its own
+					// line rather than append to the client's.
+					hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 					for i := len(hops) - 1; i >= 0; i-- {
-						h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+						h, err := parseHop(strings.TrimSpace(hops[i]))
 						if err != nil {
 							break
 						}
@@ -49,6 +51,15 @@ func ClientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
 		})
 	}
+}
+
+// parseHop reads an X-Forwarded-For entry: an address, possibly with a port
+// ("203.0.113.7:5123", "[2001:db8::1]:443").
+func parseHop(h string) (netip.Addr, error) {
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr(), nil
+	}
+	return netip.ParseAddr(strings.Trim(h, "[]"))
 }
 
 // ClientIPFrom returns the address ClientIP found.

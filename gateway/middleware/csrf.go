@@ -51,6 +51,10 @@ func CSRF(exempt []string, fail ErrorFunc) func(http.Handler) http.Handler {
 			}
 			tok := r.Header.Get("X-CSRF-Token")
 			if tok == "" {
+				if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+					// Files beyond 1 MiB go to temporary files, not memory.
+					_ = r.ParseMultipartForm(1 << 20)
+				}
 				tok = r.PostFormValue(CSRFField)
 			}
 			if tok == "" || s.CSRF == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.CSRF)) != 1 {

@@ -30,10 +30,15 @@ const (
 // its public URL.
 const JWKSPath = "/.well-known/civicgate-jwks.json"
 
-// Lifetime is how long an assertion is valid. It covers one request's
-// journey from gateway to module; a longer lifetime would only widen the
-// window for replaying a leaked assertion.
+// Lifetime is how long an assertion is valid. A longer lifetime would
+// only widen the window for replaying a leaked assertion.
 const Lifetime = 60 * time.Second
+
+// ReuseWindow is how long after signing the gateway sends the same
+// assertion again (modules without bind_request): half the lifetime, so a
+// module always receives an assertion with at least 30 seconds left, room
+// for clock skew and a slow request.
+const ReuseWindow = Lifetime / 2
 
 // Default channels of an assertion; the gateway may name others (the
 // contact centre's "phone" and "visit").
@@ -52,9 +57,10 @@ type Assertion struct {
 	NotBefore int64  `json:"nbf"`
 	Expiry    int64  `json:"exp"`
 	ID        string `json:"jti"`
-	// Method and Target bind the assertion to one request.
-	Method string `json:"htm"`
-	Target string `json:"htu"`
+	// Method and Target bind the assertion to one request; they are set
+	// only for modules configured with bind_request.
+	Method string `json:"htm,omitempty"`
+	Target string `json:"htu,omitempty"`
 	// Subject is the pseudonym of the person the matter concerns.
 	Subject     string `json:"sub"`
 	SubjectName string `json:"subject_name,omitempty"`
@@ -64,7 +70,9 @@ type Assertion struct {
 	ACR         string `json:"acr,omitempty"`
 	IdP         string `json:"idp,omitempty"`
 	Channel     string `json:"channel"`
-	RequestID   string `json:"request_id,omitempty"`
+	// RequestID is set only with bind_request; otherwise the request ID
+	// travels in the Civicgate-Request-Id header alone.
+	RequestID string `json:"request_id,omitempty"`
 	// SubjectPNR and ActorPNR are set only for modules that may receive
 	// personal identity numbers.
 	SubjectPNR string `json:"subject_pnr,omitempty"`
@@ -179,10 +187,14 @@ type Claims struct {
 	// "visit", "staff". Default ChannelEService for citizens,
 	// ChannelContactCentre with OnBehalf, ChannelStaff for other staff.
 	Channel string
-	// RequestID is the gateway's request ID.
+	// RequestID is the gateway's request ID, sent in the
+	// Civicgate-Request-Id header (and, with bind_request, in the
+	// assertion).
 	RequestID string
-	// CSRFToken is the session's anti-forgery token, passed to the module so
-	// its forms can carry it.
+	// CSRFToken is the session's anti-forgery token, passed to the module
+	// in the Civicgate-Csrf-Token header so its forms can carry it; it is
+	// never part of an assertion, which may be shared by several sessions
+	// of one person.
 	CSRFToken string
 }
 

@@ -35,11 +35,23 @@ func runHandler(b *testing.B, h http.Handler) {
 	}
 }
 
-// BenchmarkProxy is one request through Proxy: identity, pseudonyms,
-// ES256 signing, header hygiene and the round trip to a local module.
+// BenchmarkProxy is one request through Proxy: identity, the reused
+// assertion, header hygiene and the round trip to a local module.
 func BenchmarkProxy(b *testing.B) {
+	benchProxy(b, false)
+}
+
+// BenchmarkProxyBound is BenchmarkProxy with bind_request: pseudonyms and
+// an ES256 signature on every request.
+func BenchmarkProxyBound(b *testing.B) {
+	benchProxy(b, true)
+}
+
+func benchProxy(b *testing.B, bind bool) {
 	up := benchUpstream(b)
-	p, err := NewProxy(testModule("bench", up.URL), mustSigner(b), Options{
+	cfg := testModule("bench", up.URL)
+	cfg.BindRequest = bind
+	p, err := NewProxy(cfg, mustSigner(b), Options{
 		PublicURL:    "https://e-tjanster.example.se",
 		PseudonymKey: testPseudonymKey,
 		Identity:     func(*http.Request) (Claims, bool) { return citizenClaims(), true },
@@ -76,18 +88,29 @@ func BenchmarkSign(b *testing.B) {
 	c := citizenClaims()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := p.signer.Sign(p.assertion(c, http.MethodGet, "/sida")); err != nil {
+		if _, err := p.signer.Sign(p.assertion(c, time.Now(), http.MethodGet, "/sida")); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkVerify is a module verifying one assertion with cached keys.
+// BenchmarkVerify is a module verifying one assertion with cached keys,
+// signature included.
 func BenchmarkVerify(b *testing.B) {
+	benchVerify(b, -1)
+}
+
+// BenchmarkVerifyCached is a module verifying an assertion it has verified
+// before.
+func BenchmarkVerifyCached(b *testing.B) {
+	benchVerify(b, 0)
+}
+
+func benchVerify(b *testing.B, cacheSize int) {
 	s := mustSigner(b)
 	srv := httptest.NewServer(s.JWKSHandler())
 	b.Cleanup(srv.Close)
-	v, err := NewVerifier(srv.URL+JWKSPath, "tid", VerifierOptions{Issuer: "https://gw"})
+	v, err := NewVerifier(srv.URL+JWKSPath, "tid", VerifierOptions{Issuer: "https://gw", CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}

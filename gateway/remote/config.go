@@ -84,6 +84,15 @@ type ModuleConfig struct {
 	// false: the module sees only pseudonyms. Allow it only where the
 	// module's personal-data record justifies it.
 	AllowPersonalNumber bool `yaml:"allow_personal_number"`
+	// BindRequest binds every assertion to its request: the gateway signs
+	// a new assertion for each request, with the request's method and
+	// target (htm, htu), a jti of its own and request_id, and the module
+	// must check htm and htu. An assertion copied from one request is then
+	// useless on another, at the price of one signature in the gateway and
+	// one verification in the module per request. Default false: the
+	// assertion names who is asking but not the request, and the gateway
+	// reuses it for the same person in the same role for up to 30 seconds.
+	BindRequest bool `yaml:"bind_request"`
 	// Timeout bounds connecting to the module, sending the request and
 	// receiving the response headers; a module that takes longer gets the
 	// citizen a "504 the service did not answer" page. Default 10s.

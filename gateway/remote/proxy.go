@@ -3,9 +3,11 @@ package remote
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,7 +73,23 @@ type Proxy struct {
 	timeout time.Duration
 	maxBody int64
 	rp      *httputil.ReverseProxy
+	// tokens are the signed assertions sent again within ReuseWindow
+	// (modules without bind_request), under reuseKey.
+	tokens *ttlCache[reusable]
+	// salt makes reuseKey a secret of this process, so a key reveals
+	// nothing about the person it stands for.
+	salt [32]byte
 }
+
+// reusable is a signed assertion and when it was issued (its iat).
+type reusable struct {
+	token  string
+	issued time.Time
+}
+
+// maxReusedAssertions bounds the assertions one proxy keeps for reuse:
+// about one per person active in the module within ReuseWindow.
+const maxReusedAssertions = 100_000
 
 // NewProxy returns the proxy of the module cfg, signing with signer.
 func NewProxy(cfg ModuleConfig, signer *Signer, opts Options) (*Proxy, error) {
@@ -113,6 +132,10 @@ func NewProxy(cfg ModuleConfig, signer *Signer, opts Options) (*Proxy, error) {
 		actors:  cfg.Info.AllowedActors(),
 		timeout: cfg.Timeout,
 		maxBody: cfg.MaxBodyBytes,
+	}
+	if !cfg.BindRequest {
+		p.tokens = newTTLCache[reusable](maxReusedAssertions)
+		_, _ = rand.Read(p.salt[:])
 	}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
@@ -317,7 +340,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if c.CSRFToken != "" {
 		h.Set(HeaderCSRFToken, c.CSRFToken)
 	}
-	tok, err := p.signer.Sign(p.assertion(c, pr.Out.Method, pr.Out.URL.RequestURI()))
+	tok, err := p.token(c, pr.Out)
 	if err != nil {
 		// Cancelling makes the transport fail at once; errorHandler reports it.
 		st.cancel(err)
@@ -326,30 +349,86 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	h.Set(HeaderAssertion, tok)
 }
 
-// assertion builds the claims for one request.
-func (p *Proxy) assertion(c Claims, method, target string) *Assertion {
-	now := p.opts.Now().Unix()
+// token returns the signed assertion for the request out: with
+// bind_request a new one bound to out; otherwise one signed for the same
+// claims within ReuseWindow, or a new one. Signing is most of the proxy's
+// own cost, and a person's requests come in bursts.
+func (p *Proxy) token(c Claims, out *http.Request) (string, error) {
+	now := p.opts.Now()
+	if p.cfg.BindRequest {
+		return p.signer.Sign(p.assertion(c, now, out.Method, out.URL.RequestURI()))
+	}
+	k := p.reuseKey(c)
+	if e, ok := p.tokens.get(k); ok && !now.Before(e.issued) && now.Before(e.issued.Add(ReuseWindow)) {
+		return e.token, nil
+	}
+	a := p.assertion(c, now, "", "")
+	tok, err := p.signer.Sign(a)
+	if err != nil {
+		return "", err
+	}
+	issued := time.Unix(a.IssuedAt, 0)
+	p.tokens.put(k, reusable{token: tok, issued: issued}, issued.Add(ReuseWindow), now)
+	return tok, nil
+}
+
+// reuseKey is a digest of everything an unbound assertion is made from:
+// every field of c but RequestID and CSRFToken, which never enter one,
+// and the module's settings that shape it. Two requests with the same key
+// get the same claims, so they may share the signed assertion.
+func (p *Proxy) reuseKey(c Claims) digest {
+	var stack [512]byte
+	b := append(stack[:0], p.salt[:]...)
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	str(p.cfg.ID)
+	str(strconv.FormatBool(p.cfg.AllowPersonalNumber))
+	str(string(c.ActorKind))
+	str(c.ActorKey)
+	str(c.ActorName)
+	str(c.ActorPersonalNumber)
+	b = binary.AppendUvarint(b, uint64(len(c.ActorRoles)))
+	for _, r := range c.ActorRoles {
+		str(r)
+	}
+	str(c.SubjectKey)
+	str(c.SubjectPersonalNumber)
+	str(c.SubjectName)
+	b = binary.AppendVarint(b, int64(c.LoA))
+	str(c.ACR)
+	str(c.IdP)
+	str(strconv.FormatBool(c.OnBehalf))
+	str(c.Channel)
+	return sha256.Sum256(b)
+}
+
+// assertion builds the claims for a request at now; method and target,
+// with the request ID, only with bind_request.
+func (p *Proxy) assertion(c Claims, now time.Time, method, target string) *Assertion {
+	iat := now.Unix()
 	actor := p.pseudo.Pseudonym(c.ActorKey)
 	a := &Assertion{
 		Issuer:    p.issuer,
 		Audience:  p.cfg.ID,
-		IssuedAt:  now,
-		NotBefore: now,
-		Expiry:    now + int64(Lifetime/time.Second),
+		IssuedAt:  iat,
+		NotBefore: iat,
+		Expiry:    iat + int64(Lifetime/time.Second),
 		ID:        newJTI(),
-		Method:    method,
-		Target:    target,
 		Actor: Actor{
 			Kind: string(c.ActorKind),
 			Key:  actor,
 			Name: c.ActorName,
 		},
-		OnBehalf:  c.OnBehalf,
-		LoA:       c.LoA.String(),
-		ACR:       c.ACR,
-		IdP:       c.IdP,
-		Channel:   c.Channel,
-		RequestID: c.RequestID,
+		OnBehalf: c.OnBehalf,
+		LoA:      c.LoA.String(),
+		ACR:      c.ACR,
+		IdP:      c.IdP,
+		Channel:  c.Channel,
+	}
+	if p.cfg.BindRequest {
+		a.Method, a.Target, a.RequestID = method, target, c.RequestID
 	}
 	if c.ActorKind == auth.Staff {
 		a.Actor.Roles = c.ActorRoles

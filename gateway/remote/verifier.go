@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,10 +52,20 @@ type VerifierOptions struct {
 	// MinRefetchInterval limits refetches caused by an unknown kid, so
 	// forged tokens cannot make the module hammer the gateway. Default 10 s.
 	MinRefetchInterval time.Duration
-	// SkipRequestBinding disables the check that htm and htu match the
-	// request, for a module behind its own proxy that rewrites paths.
-	// Default false.
+	// SkipRequestBinding disables the check that htm and htu, when the
+	// assertion has them, match the request, for a module behind its own
+	// proxy that rewrites paths. Default false.
 	SkipRequestBinding bool
+	// RequireRequestBinding refuses assertions without htm and htu: set it
+	// in a module the gateway is configured to bind_request for, so that
+	// the module notices when that setting is lost. Default false.
+	RequireRequestBinding bool
+	// CacheSize is how many verified assertions are remembered, so that
+	// the same assertion arriving again (the gateway reuses one for up to
+	// 30 seconds unless bind_request is set) skips the signature check;
+	// exp and nbf are still checked on every request. Default 10000; a
+	// negative value turns the cache off.
+	CacheSize int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -69,7 +81,16 @@ type Verifier struct {
 	keys      atomic.Pointer[keySet]
 	fetchMu   sync.Mutex
 	lastFetch time.Time // guarded by fetchMu
+
+	// verified maps the SHA-256 of a token whose signature and claims
+	// passed to its claims, until its exp (plus the leeway); nil when off.
+	verified *ttlCache[*Assertion]
+	// fullChecks counts full verifications (parse calls), for tests.
+	fullChecks atomic.Int64
 }
+
+// DefaultVerifierCacheSize is VerifierOptions.CacheSize's default.
+const DefaultVerifierCacheSize = 10_000
 
 type keySet struct {
 	keys    map[string]*ecdsa.PublicKey
@@ -105,7 +126,13 @@ func NewVerifier(jwksURL, moduleID string, opts VerifierOptions) (*Verifier, err
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = DefaultVerifierCacheSize
+	}
 	v := &Verifier{jwksURL: jwksURL, moduleID: moduleID, opts: opts}
+	if opts.CacheSize > 0 {
+		v.verified = newTTLCache[*Assertion](opts.CacheSize)
+	}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 		jwt.WithAudience(moduleID),
@@ -121,8 +148,9 @@ func NewVerifier(jwksURL, moduleID string, opts VerifierOptions) (*Verifier, err
 }
 
 // Verify checks the request's Civicgate-Assertion and returns its claims.
-// Unless SkipRequestBinding is set, the assertion must have been issued for
-// this request's method and target.
+// An assertion with htm and htu (bind_request) must have been issued for
+// this request's method and target, unless SkipRequestBinding is set; one
+// without them is refused when RequireRequestBinding is set.
 func (v *Verifier) Verify(r *http.Request) (*Assertion, error) {
 	tok := r.Header.Get(HeaderAssertion)
 	if tok == "" {
@@ -132,7 +160,11 @@ func (v *Verifier) Verify(r *http.Request) (*Assertion, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !v.opts.SkipRequestBinding {
+	bound := a.Method != "" || a.Target != ""
+	if !bound && v.opts.RequireRequestBinding {
+		return nil, fmt.Errorf("%w: not bound to a request", ErrInvalid)
+	}
+	if bound && !v.opts.SkipRequestBinding {
 		target := r.RequestURI
 		if target == "" {
 			target = r.URL.RequestURI()
@@ -144,8 +176,58 @@ func (v *Verifier) Verify(r *http.Request) (*Assertion, error) {
 	return a, nil
 }
 
-// VerifyToken checks one assertion, without binding it to a request.
+// VerifyToken checks one assertion, without binding it to a request. A
+// token verified before is not checked for its signature again, but its
+// exp and nbf are, against the clock, every time.
 func (v *Verifier) VerifyToken(ctx context.Context, tok string) (*Assertion, error) {
+	var k digest
+	if v.verified != nil {
+		k = sha256.Sum256([]byte(tok))
+		if a, ok := v.verified.get(k); ok {
+			if err := v.checkTime(a); err != nil {
+				v.verified.remove(k)
+				return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+			}
+			return a.clone(), nil
+		}
+	}
+	a, err := v.parse(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	// Bound assertions are issued for one request each: remembering them
+	// would only push out the ones that come again.
+	if v.verified != nil && a.Method == "" && a.Target == "" {
+		v.verified.put(k, a.clone(), time.Unix(a.Expiry, 0).Add(v.opts.Leeway), v.opts.Now())
+	}
+	return a, nil
+}
+
+// checkTime repeats the parser's time checks for a remembered assertion,
+// with the same leeway and bounds.
+func (v *Verifier) checkTime(a *Assertion) error {
+	now := v.opts.Now()
+	switch {
+	case !now.Before(time.Unix(a.Expiry, 0).Add(v.opts.Leeway)):
+		return jwt.ErrTokenExpired
+	case now.Before(time.Unix(a.NotBefore, 0).Add(-v.opts.Leeway)):
+		return jwt.ErrTokenNotValidYet
+	case now.Before(time.Unix(a.IssuedAt, 0).Add(-v.opts.Leeway)):
+		return jwt.ErrTokenUsedBeforeIssued
+	}
+	return nil
+}
+
+// clone returns a copy the caller may change without touching the cache.
+func (a *Assertion) clone() *Assertion {
+	c := *a
+	c.Actor.Roles = slices.Clone(a.Actor.Roles)
+	return &c
+}
+
+// parse verifies tok in full: signature, header and claims.
+func (v *Verifier) parse(ctx context.Context, tok string) (*Assertion, error) {
+	v.fullChecks.Add(1)
 	var a Assertion
 	var keyErr error
 	_, err := v.parser.ParseWithClaims(tok, &a, func(t *jwt.Token) (any, error) {

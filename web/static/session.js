@@ -31,9 +31,10 @@
     fetch("/session/extend", {
       method: "POST",
       credentials: "same-origin",
+      redirect: "manual",
       headers: { "X-CSRF-Token": body.getAttribute("data-csrf"), "Accept": "application/json" }
     }).then(function (r) {
-      if (r.ok) {
+      if (r.ok && r.type !== "opaqueredirect") {
         box.hidden = true;
         schedule();
       } else {
