@@ -54,6 +54,10 @@ type Pending struct {
 	// step-up interrupted them, so it can be offered again after login.
 	// Only the gateway's saved-form records use it.
 	Form map[string][]string `json:"form,omitempty"`
+	// Identity is a verified login waiting to become a session: the SAML
+	// ACS parks it here and finishes on a same-site GET that carries the
+	// browser's SameSite=Lax cookies. Only the gateway uses it.
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // Challenge tells the gateway how to send the browser to the IdP. Exactly one

@@ -126,7 +126,7 @@ func (s *Server) beginLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusServiceUnavailable, "error.503")
 		return
 	}
-	http.SetCookie(w, s.cookies.FlowCookie(ch.Pending.ID, int(flowTTL/time.Second)))
+	http.SetCookie(w, s.cookies.FlowCookie(ch.Pending.ID, int(flowTTL/time.Second), p.Info().Protocol == "saml"))
 	if ch.RedirectURL != "" {
 		http.Redirect(w, r, ch.RedirectURL, http.StatusSeeOther)
 		return
@@ -142,9 +142,37 @@ func (s *Server) beginLogin(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
+// refuseLogin answers a failed login: a clear page, a metric, a log line
+// with the precise reason (never personal data) and an audit event.
+func (s *Server) refuseLogin(w http.ResponseWriter, r *http.Request, name string, code auth.ErrorCode, reason error) {
+	ctx := r.Context()
+	rid := mw.RequestIDFrom(ctx)
+	s.metrics.logins.WithLabelValues(name, string(code)).Inc()
+	s.log.WarnContext(ctx, "login refused", "request_id", rid, "idp", name, "code", string(code), "err", reason)
+	if err := s.d.Audit.Record(ctx, audit.Event{
+		RequestID: rid, Actor: "anonymous", Action: "login.failed", Resource: "idp:" + name,
+		Outcome: audit.Failure, Detail: map[string]string{"code": string(code), "client": mw.ClientIPFrom(ctx)},
+	}); err != nil {
+		s.log.ErrorContext(ctx, "audit log unavailable", "request_id", rid, "err", err)
+	}
+	status := http.StatusBadRequest
+	if code == auth.ErrUnavailable {
+		status = http.StatusBadGateway
+	}
+	s.failWith(w, r, status, "auth."+string(code), "/login")
+}
+
+// doneIdP marks a verified login parked for the same-site completion.
+const doneIdP = "done:"
+
 // finishLogin is the OIDC callback and the SAML ACS: it takes the browser's
 // own pending flow (single use), lets the provider verify the answer, and on
 // success starts a new session with a new ID.
+//
+// The SAML response arrives as a cross-site POST, which carries no
+// SameSite=Lax cookies (the current session, a kept form). So the ACS parks
+// the verified identity in a new single-use flow and sends the browser to
+// GET /login/<idp>/done, a top-level navigation that does carry them.
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["idp"]
 	p, ok := s.providers[name]
@@ -154,22 +182,15 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	rid := mw.RequestIDFrom(ctx)
-	refuse := func(code auth.ErrorCode, reason error) {
-		s.metrics.logins.WithLabelValues(name, string(code)).Inc()
-		s.log.WarnContext(ctx, "login refused", "request_id", rid, "idp", name, "code", string(code), "err", reason)
-		if err := s.d.Audit.Record(ctx, audit.Event{
-			RequestID: rid, Actor: "anonymous", Action: "login.failed", Resource: "idp:" + name,
-			Outcome: audit.Failure, Detail: map[string]string{"code": string(code), "client": mw.ClientIPFrom(ctx)},
-		}); err != nil {
-			s.log.ErrorContext(ctx, "audit log unavailable", "request_id", rid, "err", err)
-		}
-		status := http.StatusBadRequest
-		if code == auth.ErrUnavailable {
-			status = http.StatusBadGateway
-		}
-		s.failWith(w, r, status, "auth."+string(code), "/login")
-	}
+	refuse := func(code auth.ErrorCode, reason error) { s.refuseLogin(w, r, name, code, reason) }
 
+	// A request that is no IdP answer at all (a stray link, an image on
+	// another site) must not consume the browser's login in flight.
+	if (r.Method == http.MethodGet && r.URL.Query().Get("state") == "" && r.URL.Query().Get("error") == "") ||
+		(r.Method == http.MethodPost && r.PostFormValue("SAMLResponse") == "") {
+		refuse(auth.ErrState, errors.New("request carries no identity provider answer"))
+		return
+	}
 	ck, err := r.Cookie(s.cookies.Flow)
 	if err != nil || ck.Value == "" {
 		refuse(auth.ErrState, errors.New("no flow cookie: unsolicited response or a login from another browser"))
@@ -205,7 +226,56 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id.IdP = name
+	if r.Method == http.MethodPost {
+		done := auth.Pending{ID: session.NewID(), IdP: doneIdP + name, ReturnTo: pending.ReturnTo, WantLoA: pending.WantLoA, Created: s.now(), Identity: &id}
+		if err := s.d.Flows.Save(ctx, done, 2*time.Minute); err != nil {
+			s.log.ErrorContext(ctx, "flow store unavailable", "request_id", rid, "err", err)
+			w.Header().Set("Retry-After", "5")
+			s.fail(w, r, http.StatusServiceUnavailable, "error.503")
+			return
+		}
+		http.SetCookie(w, s.cookies.FlowCookie(done.ID, 120, false))
+		http.Redirect(w, r, "/login/"+name+"/done", http.StatusSeeOther)
+		return
+	}
+	s.completeLogin(w, r, name, pending, id)
+}
 
+// finishParked completes a login the ACS verified and parked.
+func (s *Server) finishParked(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["idp"]
+	if _, ok := s.providers[name]; !ok {
+		s.fail(w, r, http.StatusNotFound, "error.404")
+		return
+	}
+	ck, err := r.Cookie(s.cookies.Flow)
+	if err != nil || ck.Value == "" {
+		s.refuseLogin(w, r, name, auth.ErrState, errors.New("no flow cookie at login completion"))
+		return
+	}
+	http.SetCookie(w, s.cookies.Expire(s.cookies.Flow))
+	parked, err := s.d.Flows.Take(r.Context(), ck.Value)
+	if err != nil {
+		if errors.Is(err, session.ErrNotFound) {
+			s.refuseLogin(w, r, name, auth.ErrState, errors.New("unknown, expired or already used login completion"))
+			return
+		}
+		w.Header().Set("Retry-After", "5")
+		s.fail(w, r, http.StatusServiceUnavailable, "error.503")
+		return
+	}
+	if parked.IdP != doneIdP+name || parked.Identity == nil {
+		s.refuseLogin(w, r, name, auth.ErrState, errors.New("login completion for another provider"))
+		return
+	}
+	s.completeLogin(w, r, name, parked, *parked.Identity)
+}
+
+// completeLogin starts the session of a verified identity: the old session
+// (and any ID an attacker planted) dies, the new one gets a new ID.
+func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, name string, pending auth.Pending, id auth.Identity) {
+	ctx := r.Context()
+	rid := mw.RequestIDFrom(ctx)
 	now := s.now()
 	old := mw.SessionFrom(ctx)
 	stepUp := old != nil && old.Identity.Key() == id.Key()

@@ -93,6 +93,24 @@ func TestSessionCookieFlags(t *testing.T) {
 			flow = c
 		}
 	}
+	// SAML's flow cookie must survive the cross-site POST to the ACS.
+	setCookies = nil
+	newBrowser(t, g).login("test-saml", tolvan, auth.URILoA3, "/")
+	b2 := newBrowser(t, g)
+	b2.c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		setCookies = append(setCookies, req.Response.Header.Values("Set-Cookie")...)
+		return nil
+	}
+	b2.login("test-saml", tolvan, auth.URILoA3, "/")
+	samlFlow := ""
+	for _, c := range setCookies {
+		if strings.HasPrefix(c, "__Host-cg_flow=") && strings.Contains(c, "Max-Age=600") {
+			samlFlow = c
+		}
+	}
+	if !strings.Contains(samlFlow, "SameSite=None") || !strings.Contains(samlFlow, "Secure") {
+		t.Errorf("SAML flow cookie %q must be SameSite=None; Secure", samlFlow)
+	}
 	for _, want := range []string{"Path=/", "HttpOnly", "Secure", "SameSite=Lax"} {
 		if !strings.Contains(session, want) {
 			t.Errorf("session cookie %q lacks %s", session, want)
@@ -101,9 +119,9 @@ func TestSessionCookieFlags(t *testing.T) {
 	if strings.Contains(session, "Domain=") || strings.Contains(session, "Max-Age") {
 		t.Errorf("session cookie %q must be host-only and end with the browser or the server", session)
 	}
-	for _, want := range []string{"Path=/", "HttpOnly", "Secure", "SameSite=None", "Max-Age=600"} {
+	for _, want := range []string{"Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=600"} {
 		if !strings.Contains(flow, want) {
-			t.Errorf("flow cookie %q lacks %s", flow, want)
+			t.Errorf("OIDC flow cookie %q lacks %s", flow, want)
 		}
 	}
 }

@@ -120,7 +120,7 @@ func New(cfg *config.Config, d Deps) (*Server, error) {
 		s.order = append(s.order, name)
 	}
 	assets := append(append([]web.ModuleAssets(nil), d.ModuleAssets...), contactcentre.Assets())
-	s.web, err = web.New(web.Options{Dev: cfg.Dev, MunicipalitySv: cfg.Municipality.NameSv, MunicipalityEn: cfg.Municipality.NameEn, Logger: d.Log, Modules: assets})
+	s.web, err = web.New(web.Options{Dev: cfg.Dev || cfg.TestIdP.Enabled, MunicipalitySv: cfg.Municipality.NameSv, MunicipalityEn: cfg.Municipality.NameEn, Logger: d.Log, Modules: assets})
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +170,7 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/login", s.chooser).Methods(http.MethodGet)
 	r.Handle("/login/{idp}", loginStart(http.HandlerFunc(s.beginLogin))).Methods(http.MethodGet)
 	r.Handle("/login/{idp}/callback", callback(http.HandlerFunc(s.finishLogin))).Methods(http.MethodGet)
+	r.Handle("/login/{idp}/done", callback(http.HandlerFunc(s.finishParked))).Methods(http.MethodGet)
 	r.Handle("/saml/{idp}/acs", callback(http.HandlerFunc(s.finishLogin))).Methods(http.MethodPost)
 	r.HandleFunc("/saml/{idp}/metadata", s.samlMetadata).Methods(http.MethodGet)
 	// Back-channel logout comes from the IdPs' servers, not browsers: its own
@@ -194,7 +195,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/mina-sidor/mina-uppgifter.json", own(http.HandlerFunc(s.exportData))).Methods(http.MethodGet)
 	r.Handle("/session/extend", anyone(http.HandlerFunc(s.extendSession))).Methods(http.MethodPost)
 
-	if s.cfg.Dev && s.d.DevIdP != nil {
+	if (s.cfg.Dev || s.cfg.TestIdP.Enabled) && s.d.DevIdP != nil {
 		r.PathPrefix("/devidp/").Handler(s.d.DevIdP)
 	}
 	for prefix, h := range s.d.Extra {

@@ -42,12 +42,13 @@ func (c Cookies) SessionCookie(id string) *http.Cookie {
 
 // FlowCookie returns the short-lived cookie that binds a login in flight to
 // this browser. The SAML HTTP-POST binding arrives as a cross-site POST, so
-// it is SameSite=None (which needs Secure); on plain-HTTP dev it is Lax, which
-// works because the test provider is on the same site.
-func (c Cookies) FlowCookie(id string, maxAge int) *http.Cookie {
-	ss := http.SameSiteNoneMode
-	if !c.Secure {
-		ss = http.SameSiteLaxMode
+// for it (crossSitePost) the cookie is SameSite=None (which needs Secure);
+// OIDC callbacks are top-level GETs and get Lax. On plain-HTTP dev it is
+// always Lax, which works because the test provider is on the same site.
+func (c Cookies) FlowCookie(id string, maxAge int, crossSitePost bool) *http.Cookie {
+	ss := http.SameSiteLaxMode
+	if crossSitePost && c.Secure {
+		ss = http.SameSiteNoneMode
 	}
 	return &http.Cookie{Name: c.Flow, Value: id, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: c.Secure, SameSite: ss}
 }
@@ -55,9 +56,6 @@ func (c Cookies) FlowCookie(id string, maxAge int) *http.Cookie {
 // Expire returns a cookie that deletes name.
 func (c Cookies) Expire(name string) *http.Cookie {
 	ss := http.SameSiteLaxMode
-	if name == c.Flow && c.Secure {
-		ss = http.SameSiteNoneMode
-	}
 	return &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: c.Secure, SameSite: ss}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -29,8 +30,8 @@ func newFakeClock(t time.Time) *fakeClock {
 	return c
 }
 
-func (c *fakeClock) now() time.Time     { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) set(t time.Time)    { c.ns.Store(t.UnixNano()) }
+func (c *fakeClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
 func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // delivery is what the module received with one request.
@@ -171,7 +172,6 @@ func TestProxyNeverSharesAssertionBetweenPeopleOrModules(t *testing.T) {
 	for round := range 2 {
 		for name, c := range people {
 			for _, mod := range []string{"modul-a", "modul-b"} {
-				c := c
 				g.as(&c)
 				mustGet(t, g.srv.URL+"/e/"+mod+"/")
 				ds := deliveriesA()
@@ -327,7 +327,7 @@ func TestVerifierCacheSkipsSignatureNotClock(t *testing.T) {
 	// Past it the remembered token is refused, without a new signature
 	// check: the cache decided, and decided no.
 	clock.set(time.Unix(a2.Expiry, 0).Add(30 * time.Second))
-	if _, err := v.VerifyToken(ctx, tok); !errors.Is(err, ErrInvalid) || !errors.Is(err, jwt.ErrTokenExpired) {
+	if _, err := v.VerifyToken(ctx, tok); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("expired remembered token: %v, want ErrInvalid (expired)", err)
 	}
 	if n := v.fullChecks.Load(); n != 1 {
@@ -366,7 +366,7 @@ func TestVerifierCacheNeverAdmitsForgeries(t *testing.T) {
 	other := strings.Split(signedAt(t, g.signer, g.srv.URL, time.Now().Add(time.Second), Lifetime), ".")
 	claims := decodeSegment(t, good, 1)
 	claims["sub"] = "someone-else"
-	tampered := parts[0] + "." + b64(mustJSON(t, claims)) + "." + parts[2]
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(mustJSON(t, claims)) + "." + parts[2]
 	rogueKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rogue := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims(decodeSegment(t, good, 1)))
 	rogue.Header["kid"], rogue.Header["typ"] = g.signer.KeyID(), TokenType
@@ -445,7 +445,3 @@ func TestTTLCacheIsBounded(t *testing.T) {
 		t.Errorf("%d entries after the sweep, want the %d live ones", n, cacheShards)
 	}
 }
-
-func b64(b []byte) string { return strings.TrimRight(jwtEncode(b), "=") }
-
-func jwtEncode(b []byte) string { return jwt.NewParser().EncodeSegment(b) }

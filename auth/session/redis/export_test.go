@@ -1,6 +1,10 @@
 package redisstore
 
-import "context"
+import (
+	"context"
+
+	"github.com/civicgate/civicgate/auth/session"
+)
 
 // RunScriptsFresh runs a script that no Redis has seen yet through the
 // pipeline path, so the NOSCRIPT fallback is exercised without flushing the
@@ -23,4 +27,18 @@ func (s *Store) RunScriptsFresh(ctx context.Context, src string, keys []string) 
 		out[i] = n
 	}
 	return out, nil
+}
+
+// DecodeSession is decodeSession.
+var DecodeSession = decodeSession
+
+// IdleSlack is idleSlack.
+var IdleSlack = idleSlack
+
+// DecodesDirectly reports whether decodeSession takes its direct path for
+// data, without the encoding/json fallback.
+func DecodesDirectly(data string) bool {
+	var s session.Session
+	d := decoder{s: data}
+	return d.session(&s) && d.i == len(d.s)
 }

@@ -85,24 +85,45 @@ local function dead(now, x, i, l)
 end
 `
 
-// getScript returns the session data and extends the idle timeout, in one
-// step: a key that is gone stays gone, whatever runs concurrently.
-var getScript = newScript(luaDead + `
+// maxIdleSlack bounds idleSlack; it is also the slack for a session
+// without an idle timeout, whose last-seen time is only shown to its owner.
+const maxIdleSlack = 15 * time.Second
+
+// idleSlack is how long after the last extension a Get leaves the idle
+// expiry where it is: min(idle/60, 15s), in whole milliseconds as getScript
+// computes it. Within the slack, Get is a read (one HMGET) instead of two
+// writes, which replication and the AOF would also have to carry; the price
+// is that an idle session ends idle after the last extension, which is up
+// to the slack earlier than idle after the last request, never later.
+func idleSlack(idle time.Duration) time.Duration {
+	if idle <= 0 {
+		return maxIdleSlack
+	}
+	return min((idle/60).Truncate(time.Millisecond), maxIdleSlack)
+}
+
+// getScript returns the session data and, once the last extension is at
+// least idleSlack old, moves last-seen and the TTL, in one step: a key that
+// is gone stays gone, whatever runs concurrently. It checks expiry like
+// luaDead, inlined because it runs on every request. A clock behind the
+// stored last-seen (another replica's) never moves it back.
+var getScript = newScript(`
 local v = redis.call('HMGET', KEYS[1], 'd', 'x', 'i', 'l')
 if not v[1] then return false end
 local now = tonumber(ARGV[1])
-if dead(now, v[2], v[3], v[4]) then
+local x, i, l = tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+if now >= x or (i > 0 and now >= l + i) then
   redis.call('DEL', KEYS[1])
   return false
 end
-local x, i, l = tonumber(v[2]), tonumber(v[3]) or 0, tonumber(v[4]) or 0
-if now > l then
+local slack = ` + strconv.FormatInt(maxIdleSlack.Milliseconds(), 10) + `
+if i > 0 then slack = math.min(math.floor(i / 60), slack) end
+if now > l and now - l >= slack then
   redis.call('HSET', KEYS[1], 'l', ARGV[1])
-  l = now
+  local t = x
+  if i > 0 and now + i < x then t = now + i end
+  redis.call('PEXPIREAT', KEYS[1], t)
 end
-local t = x
-if i > 0 and l + i < x then t = l + i end
-redis.call('PEXPIREAT', KEYS[1], t)
 return v[1]
 `)
 
@@ -156,10 +177,12 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 		return nil, wrap("get", err)
 	}
 	out := new(session.Session)
-	if err := json.Unmarshal([]byte(data), out); err != nil {
+	if err := decodeSession(data, out); err != nil {
 		return nil, fmt.Errorf("redisstore: get: corrupt session record: %w", err)
 	}
 	out.ID = id
+	// The time of this request, even when the stored last-seen was left
+	// where it was.
 	out.LastSeen = now
 	return out, nil
 }
@@ -379,7 +402,7 @@ func (s *Store) List(ctx context.Context, personKey string) ([]session.Summary, 
 	}
 	for _, r := range live {
 		var sess session.Session
-		if err := json.Unmarshal([]byte(r.data), &sess); err != nil {
+		if err := decodeSession(r.data, &sess); err != nil {
 			return nil, fmt.Errorf("redisstore: list: corrupt session record: %w", err)
 		}
 		sess.LastSeen = r.lastSeen

@@ -38,6 +38,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) (session.Store, Fas
 		{"ReplaceWithAnotherPerson", testReplaceOtherPerson},
 		{"PutExpiredRefused", testPutExpired},
 		{"IdleExpiry", testIdleExpiry},
+		{"IdleSlack", testIdleSlack},
 		{"AbsoluteCapsIdle", testAbsoluteCapsIdle},
 		{"NoIdleTimeout", testNoIdleTimeout},
 		{"DeleteByIdPSession", testDeleteByIdPSession},
@@ -285,8 +286,87 @@ func testIdleExpiry(t *testing.T, st session.Store, ff FastForward) {
 	// kept was touched a moment ago; left has now been idle for 28 minutes.
 	mustGet(t, st, kept.ID, "after its idle timeout was extended by a Get")
 	mustBeGone(t, st, left.ID, "of a session idle past its timeout")
-	ff(idle)
+	// The last Get came more than IdleSlack after the one before, so it
+	// extended the idle timeout, and the session ends exactly idle after it.
+	// List looks without extending.
+	ff(idle - time.Millisecond)
+	if l, err := st.List(context.Background(), pnrAnna); err != nil || len(l) != 1 {
+		t.Errorf("List a millisecond before the idle timeout = (%d, %v), want 1 session", len(l), err)
+	}
+	ff(time.Millisecond)
+	if l, err := st.List(context.Background(), pnrAnna); err != nil || len(l) != 0 {
+		t.Errorf("List at the idle timeout = (%d, %v), want empty", len(l), err)
+	}
 	mustBeGone(t, st, kept.ID, "exactly one idle timeout after the last Get")
+}
+
+// IdleSlack is how long after a session's last idle extension a Get leaves
+// the idle expiry where it is: min(idle/60, 15s) in whole milliseconds, and
+// 15s for a session without an idle timeout (where it only delays the
+// last-seen time List shows). Every backend extends exactly when the last
+// extension (or the Put) is at least IdleSlack old, so an idle session ends
+// idle after its last extension: up to IdleSlack earlier than idle after
+// its last Get, never later. Within the slack a Get can then be a pure read.
+func IdleSlack(idle time.Duration) time.Duration {
+	const most = 15 * time.Second
+	if idle <= 0 {
+		return most
+	}
+	return min((idle/60).Truncate(time.Millisecond), most)
+}
+
+// testIdleSlack pins the lazy extension down to the millisecond: which Gets
+// extend, when the idle timeout then ends each session, and the last-seen
+// time List reports.
+func testIdleSlack(t *testing.T, st session.Store, ff FastForward) {
+	ctx := context.Background()
+	idle := 15 * time.Minute
+	slack := IdleSlack(idle)
+	if slack != 15*time.Second {
+		t.Fatalf("IdleSlack(%v) = %v, want 15s", idle, slack)
+	}
+	start := ff(0)
+	mk := func(ua string) *session.Session {
+		s := newSession(start, citizen(pnrOther, "bankid", ""), idle, 8*time.Hour)
+		s.UserAgent = ua
+		put(t, st, s)
+		return s
+	}
+	a, b, c := mk("a"), mk("b"), mk("c")
+
+	// Within the slack of the Put: no extension.
+	ff(slack - time.Millisecond)
+	mustGet(t, st, a.ID, "within the slack")
+	mustGet(t, st, b.ID, "within the slack")
+	// Exactly the slack after the Put: extended.
+	ff(time.Millisecond)
+	mustGet(t, st, c.ID, "exactly the slack after the Put")
+	// a is extended a millisecond before its idle expiry.
+	ff(idle - slack - time.Millisecond)
+	mustGet(t, st, a.ID, "a millisecond before the idle timeout")
+
+	ff(time.Millisecond) // start + idle
+	lastSeen := map[string]time.Time{"a": start.Add(idle - time.Millisecond), "c": start.Add(slack)}
+	list, err := st.List(ctx, pnrOther)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(list) != len(lastSeen) {
+		t.Fatalf("List idle after the Put = %d sessions, want 2 (b was only read within the slack)", len(list))
+	}
+	for _, l := range list {
+		if want, ok := lastSeen[l.UserAgent]; !ok || !l.LastSeen.Equal(want) {
+			t.Errorf("List: session %q last seen %v, want the time of its last extension %v", l.UserAgent, l.LastSeen, want)
+		}
+	}
+	mustBeGone(t, st, b.ID, "idle after the Put, though less than idle after its last Get")
+
+	// This Get comes a millisecond after a's extension: a read only.
+	mustGet(t, st, a.ID, "a millisecond after its extension")
+	ff(slack) // start + idle + slack
+	mustBeGone(t, st, c.ID, "idle after its extension")
+	ff(idle - slack - time.Millisecond) // start + 2*idle - 1ms
+	mustBeGone(t, st, a.ID, "idle after its last extension, though a Get came since")
 }
 
 func testAbsoluteCapsIdle(t *testing.T, st session.Store, ff FastForward) {
