@@ -463,6 +463,21 @@ type MetadataProvider interface {
 	MetadataHandler() http.Handler
 }
 
+// SLOProvider is implemented by SAML providers with a SingleLogoutService.
+type SLOProvider interface {
+	SLOHandler(afterLogout string, fail func(w http.ResponseWriter, r *http.Request, status int, key string)) http.Handler
+}
+
+func (s *Server) samlSLO(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.providers[mux.Vars(r)["idp"]]
+	sp, ok2 := p.(SLOProvider)
+	if !ok || !ok2 {
+		s.fail(w, r, http.StatusNotFound, "error.404")
+		return
+	}
+	sp.SLOHandler("/logged-out", s.fail).ServeHTTP(w, r)
+}
+
 func (s *Server) samlMetadata(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.providers[mux.Vars(r)["idp"]]
 	mp, ok2 := p.(MetadataProvider)

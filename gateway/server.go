@@ -173,6 +173,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/login/{idp}/done", callback(http.HandlerFunc(s.finishParked))).Methods(http.MethodGet)
 	r.Handle("/saml/{idp}/acs", callback(http.HandlerFunc(s.finishLogin))).Methods(http.MethodPost)
 	r.HandleFunc("/saml/{idp}/metadata", s.samlMetadata).Methods(http.MethodGet)
+	r.HandleFunc("/saml/{idp}/slo", s.samlSLO).Methods(http.MethodGet, http.MethodPost)
 	// Back-channel logout comes from the IdPs' servers, not browsers: its own
 	// generous bucket, so user logins cannot starve it (tokens are signed).
 	backchannel := mw.RateLimit(s.d.Limiter, "backchannel", 600, time.Minute, nil, s.fail, s.log)

@@ -327,6 +327,8 @@ func (c *Config) applyDefaults() {
 			def(&sc.EntityID, base+"/saml/"+p.Name+"/metadata")
 			def(&sc.MetadataURL, base+"/saml/"+p.Name+"/metadata")
 			def(&sc.ACSURL, base+"/saml/"+p.Name+"/acs")
+			// slo_url stays opt-in: set it to base+"/saml/<name>/slo" for IdPs
+			// that offer single logout.
 			def(&sc.Organization.Name.Sv, c.Municipality.NameSv)
 			def(&sc.Organization.Name.En, c.Municipality.NameEn)
 			def(&sc.Organization.DisplayName.Sv, c.Municipality.NameSv)

@@ -12,9 +12,13 @@
 //
 //   - Civicgate-Assertion: the identity assertion, a JWT (below). Every
 //     request has one: the gateway sends nobody to a module before login.
-//   - Civicgate-Request-Id: the gateway's request ID; quote it in logs so a
-//     support case can be followed through the gateway's audit log.
-//   - Civicgate-Csrf-Token: the session's anti-forgery token. The gateway
+//     Never log it: until it expires it speaks for the person.
+//   - Civicgate-Request-Id: the gateway's request ID, different on every
+//     request; quote it in logs so a support case can be followed through
+//     the gateway's audit log. This header is where to read it: the
+//     assertion carries it only with bind_request (below).
+//   - Civicgate-Csrf-Token: the session's anti-forgery token (never part of
+//     the assertion, which several sessions may share). The gateway
 //     refuses a state-changing request (POST, PUT, PATCH, DELETE) that does
 //     not carry it, so every form must include it as a hidden field named
 //     "csrf", and scripts must send it in an X-CSRF-Token header.
@@ -44,8 +48,32 @@
 // JWKS at <public_url>/.well-known/civicgate-jwks.json. A module MUST check:
 // alg is ES256 (refuse every other value, "none" and HS256 above all); typ;
 // the signature with the key named by kid; iss; aud equals its own module
-// ID; exp, nbf and iat with at most 30 seconds of clock skew. Verifier does
-// all of this for Go modules.
+// ID; exp, nbf and iat with at most 30 seconds of clock skew; htm and htu
+// whenever the assertion has them (below). Verifier does all of this for Go
+// modules.
+//
+// # Reuse, and binding to the request
+//
+// By default an assertion says who is asking, not which request it came
+// with, and the gateway sends the same assertion on every request of the
+// same person in the same role (same actor, subject, on_behalf, channel,
+// level of assurance, identity provider and roles) to the same module for
+// 30 seconds after its iat; after that it signs a new one. A module
+// therefore always receives an assertion with at least 30 seconds left,
+// and can remember the assertions it has verified (Verifier does, until
+// their exp) instead of checking the signature on every request. The
+// price: an assertion copied from a module's log or traffic can be
+// replayed, on any request to that module, until it expires. Keep the
+// module reachable only from the gateway, and never log the header.
+//
+// A module configured with bind_request: true in the gateway gets a new
+// assertion on every request, bound to it with htm and htu (and with its
+// own jti and request_id); it must compare htm and htu with the request it
+// received, so an assertion copied from one request is useless on another.
+// This costs one signature in the gateway and one verification in the
+// module per request. Such a module should refuse assertions without htm
+// and htu (VerifierOptions.RequireRequestBinding), so that losing the
+// setting in the gateway does not go unnoticed.
 //
 // Claims:
 //
@@ -54,12 +82,15 @@
 //	iat          number   issued at, Unix seconds
 //	nbf          number   not before; equal to iat
 //	exp          number   expiry; iat + 60
-//	jti          string   random, unique per assertion (128 bits, base64url)
-//	htm          string   the HTTP method of the request it was issued for
-//	htu          string   the request target sent to the module (path and
-//	                      query, e.g. "/kvitto?id=3"); compare with the request
-//	                      line you received, so an assertion copied from one
-//	                      request is useless on another
+//	jti          string   random, unique per assertion (128 bits, base64url);
+//	                      without bind_request one assertion arrives with
+//	                      many requests, so it does not tell requests apart
+//	htm          string   bind_request only: the HTTP method of the request
+//	                      it was issued for
+//	htu          string   bind_request only: the request target sent to the
+//	                      module (path and query, e.g. "/kvitto?id=3");
+//	                      compare htm and htu with the request line you
+//	                      received whenever they are present
 //	sub          string   the subject: a pseudonym of the person the matter
 //	                      concerns (see below)
 //	subject_name string   the subject's name, for display
@@ -82,7 +113,8 @@
 //	                      (a citizen online), "phone" or "visit" (the
 //	                      contact centre; "contact-centre" when not
 //	                      told which), "staff" (staff handling cases)
-//	request_id   string   the same value as Civicgate-Request-Id
+//	request_id   string   bind_request only: the same value as
+//	                      Civicgate-Request-Id
 //	subject_pnr  string   the subject's personnummer (12 digits), ONLY for
 //	                      modules configured with allow_personal_number and
 //	                      when the subject has one (foreign e-ID users have
@@ -112,5 +144,8 @@
 // published); after modules' caches have expired (the JWKS is served with
 // max-age 300 s, and Verifier refetches on an unknown kid anyway) move it
 // first and deploy (it now signs; assertions by the old key stay valid for
-// their last 60 s); then remove the old key.
+// their last 60 s); then remove the old key. A Verifier accepts an
+// assertion it has already verified until that assertion's exp (plus the
+// clock skew) even after its key has left the JWKS: a removed key's
+// assertions are gone 90 seconds after it last signed.
 package remote

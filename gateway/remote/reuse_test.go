@@ -158,14 +158,16 @@ func TestProxyNeverSharesAssertionBetweenPeopleOrModules(t *testing.T) {
 	agentByPhone := agent
 	agentByPhone.Channel = "phone"
 	otherAgent := agent
-	otherAgent.ActorKey, otherAgent.ActorName = "staff:agent-8", "Kalle Kontakt"
+	otherAgent.ActorKey = "staff:agent-8" // a namesake: only the key differs
+	namesake := anna
+	namesake.ActorKey, namesake.ActorPersonalNumber = pnrChild, pnrChild
 	handler := ClaimsFromIdentity(auth.Identity{Kind: auth.Staff, Subject: "h-1", IdP: "workforce", LoA: auth.LoASubstantial, Roles: []string{"street-handler:norr"}})
 	handlerSouth := handler
 	handlerSouth.ActorRoles = []string{"street-handler:syd"}
 	people := map[string]Claims{
 		"anna": anna, "olle": olle, "anna at high": annaHigh, "anna with freja": annaFreja,
 		"agent for olle": agent, "agent for a child": agentForChild, "agent by phone": agentByPhone,
-		"another agent": otherAgent, "handler": handler, "handler with another scope": handlerSouth,
+		"another agent of the same name": otherAgent, "anna's namesake": namesake, "handler": handler, "handler with another scope": handlerSouth,
 	}
 
 	owner := map[string]string{} // token → who and where
