@@ -33,7 +33,10 @@ func (s *Server) pageContext(next http.Handler) http.Handler {
 				rq.User.ActingFor = sess.ActingFor.Name
 			}
 			rq.CSRF = sess.CSRF
-			rq.IdleSeconds = int(sess.IdleTimeout / time.Second)
+			// Sessions are extended lazily (up to sessiontest.IdleSlack
+			// early), so the countdown ends that much sooner.
+			slack := min(sess.IdleTimeout/60, 15*time.Second)
+			rq.IdleSeconds = int((sess.IdleTimeout - slack) / time.Second)
 			rq.WarnSeconds = int(s.cfg.Sessions.WarnBefore / time.Second)
 		}
 		next.ServeHTTP(w, r.WithContext(web.WithRequest(r.Context(), rq)))

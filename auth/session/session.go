@@ -76,7 +76,10 @@ type Summary struct {
 type Store interface {
 	// Get returns the session with this ID and extends its idle timeout
 	// (never beyond Expires), atomically: a session deleted concurrently is
-	// not resurrected. ErrNotFound when unknown, idle-expired or past Expires.
+	// not resurrected. Extension is lazy: it is written only when the last
+	// one is at least min(idle/60, 15 s) old, so a session may end up to that
+	// much before idle after the last request, never later. ErrNotFound when
+	// unknown, idle-expired or past Expires.
 	Get(ctx context.Context, id string) (*Session, error)
 	// Put stores a new session (or replaces one, e.g. when the CSRF token
 	// changes) with TTL min(IdleTimeout, Expires-now).

@@ -74,7 +74,7 @@ func idleSlack(idle time.Duration) time.Duration {
 	if idle <= 0 {
 		return maxIdleSlack
 	}
-	return min((idle/60).Truncate(time.Millisecond), maxIdleSlack)
+	return min((idle / 60).Truncate(time.Millisecond), maxIdleSlack)
 }
 
 // extendIdle reports whether a Get at now moves last-seen (and with it the

@@ -73,3 +73,14 @@ func TestJanitor(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestIdleSlackIsTheSuites checks the backend's rule against the one the
+// conformance suite states, beyond the 15-minute idle timeout it tests.
+func TestIdleSlackIsTheSuites(t *testing.T) {
+	for _, idle := range []time.Duration{0, -time.Second, time.Millisecond, 59 * time.Millisecond, 60 * time.Millisecond,
+		119*time.Millisecond + 999*time.Microsecond, time.Second, time.Minute, 15*time.Minute + 7, 15 * time.Minute, 2 * time.Hour} {
+		if got, want := memory.IdleSlack(idle), sessiontest.IdleSlack(idle); got != want {
+			t.Errorf("IdleSlack(%v) = %v, the suite says %v", idle, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/civicgate/civicgate/auth"
 	"github.com/civicgate/civicgate/auth/session"
 	redisstore "github.com/civicgate/civicgate/auth/session/redis"
+	"github.com/civicgate/civicgate/auth/session/sessiontest"
 )
 
 // The benchmarks report, beside ns/op (wall time, mostly the round trip),
@@ -105,6 +107,31 @@ func BenchmarkGet(b *testing.B) {
 	m.report(b, c)
 }
 
+// BenchmarkGetExtending is Get when every call extends the idle timeout
+// (each comes at least the slack after the one before): the write path.
+func BenchmarkGetExtending(b *testing.B) {
+	c := testClient(b)
+	clock := sessiontest.NewClock(time.Now())
+	st := redisstore.New(c, redisstore.Options{Prefix: testPrefix(b, c), Now: clock.Now})
+	ctx := context.Background()
+	s := benchSession(0)
+	s.Expires = s.Created.Add(10 * 365 * 24 * time.Hour)
+	if err := st.Put(ctx, s); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	m := startCPU(c)
+	b.ResetTimer()
+	for range b.N {
+		clock.Advance(15 * time.Second)
+		if _, err := st.Get(ctx, s.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	m.report(b, c)
+}
+
 func BenchmarkGetParallel(b *testing.B) {
 	st, c := benchStore(b)
 	ctx := context.Background()
@@ -170,4 +197,32 @@ func BenchmarkPutParallel(b *testing.B) {
 	})
 	b.StopTimer()
 	m.report(b, c)
+}
+
+// BenchmarkDecode is the client's decoding of a typical session record,
+// by the direct path Get uses and by encoding/json, which it replaces.
+func BenchmarkDecode(b *testing.B) {
+	data, err := json.Marshal(benchSession(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := string(data)
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var s session.Session
+			if err := redisstore.DecodeSession(rec, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			var s session.Session
+			if err := json.Unmarshal([]byte(rec), &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

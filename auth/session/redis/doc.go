@@ -6,7 +6,7 @@
 // Key layout (P is Options.Prefix, "cg:" by default):
 //
 //	P s:<HashID(id)>              hash: d (session JSON, no ID), x (absolute expiry, Unix ms),
-//	                              i (idle timeout, ms), l (last seen, Unix ms),
+//	                              i (idle timeout, ms), l (last idle extension, Unix ms),
 //	                              p (person hash), k (IdP session hash)
 //	P p:<HashPersonKey(person)>   set of session hashes of one person
 //	P k:<HashIdPSession(idp,sid)> set of session hashes of one IdP session
@@ -35,7 +35,15 @@
 //
 // Get is the per-request hot path: one EVALSHA that reads the record,
 // checks both expiries, and moves last-seen and the TTL, so a session
-// deleted meanwhile is never written back. There is deliberately no
+// deleted meanwhile is never written back. It moves them lazily: only when
+// the stored last-seen is at least min(idle/60, 15s) old (15s for a session
+// without an idle timeout); otherwise the script only reads. An idle
+// session therefore ends exactly idle after its last extension, which is
+// up to that slack earlier than idle after its last request and never
+// later; the absolute expiry caps it as before. The memory backend follows
+// the same rule, and the conformance suite (sessiontest.IdleSlack) pins it
+// down. The record is decoded by a direct parser for what Put writes, with
+// encoding/json as the fallback for anything else. There is deliberately no
 // in-process cache in front of it: invalidating such a cache over pub/sub
 // is fire-and-forget, so a logout on one replica could still be honoured
 // from another replica's cache until the message arrives (or forever, if

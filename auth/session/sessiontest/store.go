@@ -312,7 +312,7 @@ func IdleSlack(idle time.Duration) time.Duration {
 	if idle <= 0 {
 		return most
 	}
-	return min((idle/60).Truncate(time.Millisecond), most)
+	return min((idle / 60).Truncate(time.Millisecond), most)
 }
 
 // testIdleSlack pins the lazy extension down to the millisecond: which Gets
@@ -601,12 +601,15 @@ func testStoreConcurrency(t *testing.T, st session.Store, ff FastForward) {
 
 // testDeleteNeverResurrected races Gets (which extend the idle timeout)
 // against each way of ending a session. Once the delete has returned, no
-// Get may ever see the session again.
+// Get may ever see the session again. Each reader moves the clock on by
+// IdleSlack before its Get, so that every Get writes the extension rather
+// than only reading; the absolute lifetime is long enough for that.
 func testDeleteNeverResurrected(t *testing.T, st session.Store, ff FastForward) {
 	ctx := context.Background()
 	const iterations, readers = 40, 4
+	const idle = 15 * time.Minute
 	for i := range iterations {
-		s := newSession(ff(0), citizen(pnrAnna, "bankid", fmt.Sprintf("sid-%d", i)), 15*time.Minute, 8*time.Hour)
+		s := newSession(ff(0), citizen(pnrAnna, "bankid", fmt.Sprintf("sid-%d", i)), idle, 365*24*time.Hour)
 		put(t, st, s)
 
 		var deleted atomic.Bool
@@ -620,6 +623,7 @@ func testDeleteNeverResurrected(t *testing.T, st session.Store, ff FastForward) 
 				first := true
 				for {
 					after := deleted.Load()
+					ff(IdleSlack(idle))
 					_, err := st.Get(ctx, s.ID)
 					if first {
 						running.Done()

@@ -1,0 +1,4 @@
+package memory
+
+// IdleSlack is idleSlack.
+var IdleSlack = idleSlack
