@@ -11,7 +11,10 @@ import (
 func TestSLOHandler(t *testing.T) {
 	h := newHarness(t)
 	var failed int
-	fail := func(w http.ResponseWriter, r *http.Request, status int, key string) { failed = status; w.WriteHeader(status) }
+	fail := func(w http.ResponseWriter, r *http.Request, status int, key string) {
+		failed = status
+		w.WriteHeader(status)
+	}
 	slo := h.p.SLOHandler("/logged-out", fail)
 
 	// IdP-initiated logout requests are refused.
