@@ -80,6 +80,11 @@ type Config struct {
 	// requests per second are below this fraction of the bare proxy's.
 	// Default 0: only reported.
 	MinRatio float64 `yaml:"min_ratio"`
+	// BindRequest configures the module with bind_request, so that every
+	// request gets a newly signed assertion bound to it, and makes the
+	// module require the binding. Default false: the gateway reuses a
+	// person's assertion for up to 30 seconds, as deployed by default.
+	BindRequest bool `yaml:"bind_request"`
 	// CPUProfile, when set, is a path prefix: the first gateway run's CPU
 	// profile is written to <prefix>.gateway.pprof and the first bare run's
 	// to <prefix>.bare.pprof. Default empty: no profiles.
@@ -154,6 +159,7 @@ func main() {
 	flag.IntVar(&c.Cases, "cases", 2000, "cases to create with -postgres")
 	flag.IntVar(&c.CaseWorkers, "case-workers", 0, "workers creating cases at once (default: -concurrency)")
 	flag.Float64Var(&c.MinRatio, "min-ratio", 0, "fail when gateway req/s divided by bare req/s is below this (0: report only)")
+	flag.BoolVar(&c.BindRequest, "bind-request", false, "configure the module with bind_request (a new assertion per request)")
 	flag.StringVar(&c.CPUProfile, "cpuprofile", "", "path prefix for CPU profiles of the first gateway and bare runs")
 	flag.Parse()
 
@@ -199,8 +205,8 @@ type Report struct {
 // Print writes the report as a small table.
 func (r *Report) Print(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "civicgate load test: %d workers, %s measured per target in %d alternating runs (+%s warm-up each), GOMAXPROCS=%d\n\n",
-		c.Concurrency, c.Duration, c.Rounds, c.Warmup, gomaxprocs())
+	fmt.Fprintf(w, "civicgate load test: %d workers, %s measured per target in %d alternating runs (+%s warm-up each), GOMAXPROCS=%d, bind_request %v\n\n",
+		c.Concurrency, c.Duration, c.Rounds, c.Warmup, gomaxprocs(), c.BindRequest)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\truns req/s\treq/s\tp50\tp99\trequests\terrors\tCPU/req\tRedis CPU/req\t")
 	for _, t := range []Target{r.Gateway, r.Bare} {

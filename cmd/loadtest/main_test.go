@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -36,11 +37,19 @@ func requireRedis(t testing.TB) {
 // every time, that the module verified one valid assertion per gateway
 // response and none on the bare path, and that the run's Redis keys are
 // gone afterwards. Throughput is not asserted: it depends on the machine.
+// With bind_request the module requires every assertion to be bound to
+// its request, so the run also shows that the gateway binds them.
 func TestRun(t *testing.T) {
 	requireRedis(t)
+	for _, bind := range []bool{false, true} {
+		t.Run(fmt.Sprintf("bind_request=%v", bind), func(t *testing.T) { testRun(t, bind) })
+	}
+}
+
+func testRun(t *testing.T, bind bool) {
 	var progress bytes.Buffer
 	rep, err := Run(context.Background(), Config{
-		Duration: time.Second, Warmup: 200 * time.Millisecond, Concurrency: 4, Rounds: 2, Redis: redisAddr,
+		Duration: time.Second, Warmup: 200 * time.Millisecond, Concurrency: 4, Rounds: 2, Redis: redisAddr, BindRequest: bind,
 	}, &progress)
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, progress.String())
@@ -103,7 +112,7 @@ func TestUpstreamRefuses(t *testing.T) {
 	}
 	defer up.close()
 	// The keys are never fetched: the forged token fails to parse first.
-	if err := up.trust("http://127.0.0.1:1"); err != nil {
+	if err := up.trust("http://127.0.0.1:1", false); err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest(http.MethodGet, up.url+"/", nil)
@@ -178,7 +187,7 @@ func setupBench(b *testing.B) {
 		if e.gw, e.err = startGateway(ctx, Config{Redis: redisAddr}.withDefaults(), e.up.url); e.err != nil {
 			return
 		}
-		if e.err = e.up.trust(e.gw.url); e.err != nil {
+		if e.err = e.up.trust(e.gw.url, false); e.err != nil {
 			return
 		}
 		if e.bare, e.err = startBare(e.up.url); e.err != nil {

@@ -39,7 +39,7 @@ func Run(ctx context.Context, c Config, progress io.Writer) (*Report, error) {
 	}
 	defer gw.close()
 	rep.RedisPrefix = gw.prefix
-	if err := up.trust(gw.url); err != nil {
+	if err := up.trust(gw.url, c.BindRequest); err != nil {
 		return nil, err
 	}
 	bare, err := startBare(up.url)

@@ -81,9 +81,10 @@ func startUpstream() (*upstream, error) {
 }
 
 // trust makes the module accept assertions of the gateway at gatewayURL,
-// with keys from its JWKS as a deployed module fetches them.
-func (u *upstream) trust(gatewayURL string) error {
-	v, err := remote.NewVerifier(gatewayURL+remote.JWKSPath, moduleID, remote.VerifierOptions{})
+// with keys from its JWKS as a deployed module fetches them; with bind it
+// accepts only assertions bound to their request.
+func (u *upstream) trust(gatewayURL string, bind bool) error {
+	v, err := remote.NewVerifier(gatewayURL+remote.JWKSPath, moduleID, remote.VerifierOptions{RequireRequestBinding: bind})
 	if err != nil {
 		return fmt.Errorf("module: %w", err)
 	}
@@ -161,12 +162,12 @@ type gatewayTarget struct {
 	redis   *redis.Client
 	dataDir string
 	logs    *logWatch
-	stop    context.CancelFunc
+	stop    func() // stops the background jobs and waits for them
 }
 
 // remoteModuleYAML is the module's entry as eservices/example/remote's
-// README gives it.
-func remoteModuleYAML(upstreamURL string) string {
+// README gives it, with bind_request when bind is set.
+func remoteModuleYAML(upstreamURL string, bind bool) string {
 	return `
 remote_modules:
   - id: ` + moduleID + `
@@ -183,6 +184,7 @@ remote_modules:
     personal_data: [name, location, description of the fault]
     legal_basis: Allmänt intresse (GDPR art. 6.1 e)
     retention: 17520h
+    bind_request: ` + strconv.FormatBool(bind) + `
 `
 }
 
@@ -208,7 +210,7 @@ func startGateway(ctx context.Context, c Config, upstreamURL string) (_ *gateway
 	if g.dataDir, err = os.MkdirTemp("", "civicgate-loadtest-"); err != nil {
 		return nil, err
 	}
-	yaml := append(bytes.TrimRight(append([]byte(nil), configs.Dev...), "\n"), remoteModuleYAML(upstreamURL)...)
+	yaml := append(bytes.TrimRight(append([]byte(nil), configs.Dev...), "\n"), remoteModuleYAML(upstreamURL, c.BindRequest)...)
 	env := []string{
 		"CIVICGATE_PUBLIC_URL=" + g.url,
 		"CIVICGATE_LISTEN=" + ln.Addr().String(),
@@ -226,9 +228,7 @@ func startGateway(ctx context.Context, c Config, upstreamURL string) (_ *gateway
 	if g.app, err = app.Build(ctx, g.cfg, log, app.Options{}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	bg, stop := context.WithCancel(context.Background())
-	g.stop = stop
-	g.app.Start(bg)
+	g.stop = g.app.Start()
 	// The timeouts of cmd/civicgate's public listener.
 	g.srv = &http.Server{
 		Handler:           g.app.Server.Handler(),

@@ -155,6 +155,11 @@ func TestProxyNeverSharesAssertionBetweenPeopleOrModules(t *testing.T) {
 	agent := agentClaims() // for Olle
 	agentForChild := agent
 	agentForChild.SubjectKey, agentForChild.SubjectPersonalNumber, agentForChild.SubjectName = pnrChild, pnrChild, "Barn Barnsson"
+	// Two eIDAS users of one name: only the key tells them apart.
+	agentForForeigner := agent
+	agentForForeigner.SubjectKey, agentForForeigner.SubjectPersonalNumber, agentForForeigner.SubjectName = "prid:SE/DE/1", "", "Hans Meyer"
+	agentForOtherForeigner := agentForForeigner
+	agentForOtherForeigner.SubjectKey = "prid:SE/DE/2"
 	agentByPhone := agent
 	agentByPhone.Channel = "phone"
 	otherAgent := agent
@@ -166,7 +171,8 @@ func TestProxyNeverSharesAssertionBetweenPeopleOrModules(t *testing.T) {
 	handlerSouth.ActorRoles = []string{"street-handler:syd"}
 	people := map[string]Claims{
 		"anna": anna, "olle": olle, "anna at high": annaHigh, "anna with freja": annaFreja,
-		"agent for olle": agent, "agent for a child": agentForChild, "agent by phone": agentByPhone,
+		"agent for olle": agent, "agent for a child": agentForChild,
+		"agent for a foreigner": agentForForeigner, "agent for another foreigner": agentForOtherForeigner, "agent by phone": agentByPhone,
 		"another agent of the same name": otherAgent, "anna's namesake": namesake, "handler": handler, "handler with another scope": handlerSouth,
 	}
 

@@ -135,6 +135,7 @@ func (r report) validate() []problem {
 // page is what the template renders.
 type page struct {
 	A          *remote.Assertion
+	RequestID  string
 	CSRF       string
 	Categories []category
 	Form       report
@@ -151,6 +152,7 @@ type receipt struct {
 func newPage(r *http.Request) page {
 	return page{
 		A:          remote.FromContext(r.Context()),
+		RequestID:  r.Header.Get(remote.HeaderRequestID),
 		CSRF:       r.Header.Get(remote.HeaderCSRFToken),
 		Categories: categories,
 	}
@@ -184,8 +186,9 @@ func submit(w http.ResponseWriter, r *http.Request) {
 	}
 	// A real module would store the report here, keyed by the subject's
 	// pseudonym (p.A.Subject) so "my reports" works, and quote the
-	// request ID (p.A.RequestID) in its log.
-	slog.Info("report received", "reference", p.Receipt.Reference, "category", c.Value, "request_id", p.A.RequestID, "on_behalf", p.A.OnBehalf)
+	// gateway's request ID in its log. The ID comes from the header: the
+	// assertion carries it only for modules configured with bind_request.
+	slog.Info("report received", "reference", p.Receipt.Reference, "category", c.Value, "request_id", p.RequestID, "on_behalf", p.A.OnBehalf)
 	render(w, http.StatusOK, p)
 }
 

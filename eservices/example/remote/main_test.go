@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -112,10 +113,22 @@ func TestFormThroughTheGateway(t *testing.T) {
 	if strings.Contains(page, "198107249289") {
 		t.Error("the page shows the personnummer, which the module was never given")
 	}
+	// The next request arrives with the same (reused) assertion and is
+	// served as well.
+	res, err = http.Get(s.gateway.URL + "/e/exempel/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := body(t, res); res.StatusCode != http.StatusOK || !strings.Contains(page, "Anna Andersson") {
+		t.Errorf("second request: status %d", res.StatusCode)
+	}
 }
 
 func TestSubmitThroughTheGateway(t *testing.T) {
 	s := newStack(t)
+	var logged bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
 	post := func(form url.Values) (int, string) {
 		res, err := http.PostForm(s.gateway.URL+"/e/exempel/", form)
 		if err != nil {
@@ -134,6 +147,10 @@ func TestSubmitThroughTheGateway(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("receipt lacks %q", want)
 		}
+	}
+	// The request ID reaches the module's log from the header.
+	if !strings.Contains(logged.String(), "request_id=REQ-1") {
+		t.Errorf("log lacks the gateway's request ID: %s", logged.String())
 	}
 
 	status, page = post(url.Values{"kategori": {"raket"}, "plats": {""}, "beskrivning": {strings.Repeat("x", 2001)}})
@@ -171,19 +188,28 @@ func TestModuleRefusesRequestsNotFromTheGateway(t *testing.T) {
 		t.Errorf("no assertion: status %d, want 401", got)
 	}
 
-	// A well-formed assertion from a signer the gateway never published.
+	// Well-formed assertions, bound and unbound, from a signer the gateway
+	// never published.
 	rogue, _ := remote.GenerateSigner()
 	now := time.Now().Unix()
-	forged, err := rogue.Sign(&remote.Assertion{
-		Issuer: s.gateway.URL, Audience: "exempel", IssuedAt: now, NotBefore: now, Expiry: now + 60, ID: "x",
-		Method: http.MethodGet, Target: "/", Subject: "s", Actor: remote.Actor{Kind: "citizen", Key: "s", Name: "Mallory"},
-		LoA: "high", Channel: remote.ChannelEService,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := get(forged); got != http.StatusUnauthorized {
-		t.Errorf("forged assertion: status %d, want 401", got)
+	for _, bound := range []bool{true, false} {
+		a := &remote.Assertion{
+			Issuer: s.gateway.URL, Audience: "exempel", IssuedAt: now, NotBefore: now, Expiry: now + 60, ID: "x",
+			Subject: "s", Actor: remote.Actor{Kind: "citizen", Key: "s", Name: "Mallory"},
+			LoA: "high", Channel: remote.ChannelEService,
+		}
+		if bound {
+			a.Method, a.Target = http.MethodGet, "/"
+		}
+		forged, err := rogue.Sign(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if got := get(forged); got != http.StatusUnauthorized {
+				t.Errorf("forged assertion (bound %v): status %d, want 401", bound, got)
+			}
+		}
 	}
 	if got := get("not-a-jwt"); got != http.StatusUnauthorized {
 		t.Errorf("garbage assertion: status %d, want 401", got)
