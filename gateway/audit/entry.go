@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/civicgate/civicgate/auth"
 )
 
 // Entry is one stored audit entry as read back from the log. Persons appear
@@ -158,7 +160,12 @@ func (p pseudonymizer) scrub(s string) string {
 	last := 0
 	for _, m := range idx {
 		start, end := m[0], m[1]
-		if (start > 0 && isDigit(s[start-1])) || (end < len(s) && isDigit(s[end])) {
+		// Only a whole token that is a valid number (date and check digit)
+		// counts: random identifiers (hex IDs) often hold long digit runs.
+		if (start > 0 && isAlnum(s[start-1])) || (end < len(s) && isAlnum(s[end])) {
+			continue
+		}
+		if _, err := auth.ParsePersonalNumber(s[start:end], time.Now()); err != nil {
 			continue
 		}
 		b.WriteString(s[last:start])
@@ -171,6 +178,10 @@ func (p pseudonymizer) scrub(s string) string {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isAlnum(c byte) bool {
+	return isDigit(c) || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
 
 // normalizePersonKey trims spaces and writes a 12-digit personnummer given
 // as "YYYYMMDD-NNNC" or "YYYYMMDD+NNNC" as its 12 digits, so that the same

@@ -83,12 +83,14 @@ func TestScrub(t *testing.T) {
 	p := pseudonymizer{key: key}
 	ph := "hmac:" + p.subject("198107249289")[:16]
 	for in, want := range map[string]string{
-		"case:BYGG-2026-000123":            "case:BYGG-2026-000123",
-		"person:198107249289":              "person:" + ph,
-		"19810724-9289 and 195006262546":   ph + " and hmac:" + p.subject("195006262546")[:16],
-		"short 810724-9289":                "short hmac:" + p.subject("810724-9289")[:16],
-		"order 1198107249289 is no person": "order 1198107249289 is no person",
-		"":                                 "",
+		"case:BYGG-2026-000123":                       "case:BYGG-2026-000123",
+		"person:198107249289":                         "person:" + ph,
+		"19810724-9289 and 195006262546":              ph + " and hmac:" + p.subject("195006262546")[:16],
+		"short 810724-9289":                           "short hmac:" + p.subject("810724-9289")[:16],
+		"order 1198107249289 is no person":            "order 1198107249289 is no person",
+		"case-draft:f8be16ad9df4912033a257679632013a": "case-draft:f8be16ad9df4912033a257679632013a",
+		"id 201701272394 has a wrong check digit":     "id 201701272394 has a wrong check digit",
+		"": "",
 	} {
 		if got := p.scrub(in); got != want {
 			t.Errorf("scrub(%q) = %q, want %q", in, got, want)
