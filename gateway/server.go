@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -246,7 +247,31 @@ func (s *Server) routes() http.Handler {
 	h = mw.ClientIP(trusted)(h)
 	h = mw.RequestID(h)
 	h = withRouteHolder(h)
+	if s.cfg.Dev {
+		h = s.canonicalHost(h)
+	}
 	return h
+}
+
+// canonicalHost sends browsers that reached dev mode under another name
+// (127.0.0.1 for localhost) to the public URL's host: cookies and the
+// login round trip only work under one host name.
+func (s *Server) canonicalHost(next http.Handler) http.Handler {
+	if s.public.Hostname() != "localhost" {
+		return next
+	}
+	port := s.public.Port()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, p, _ := net.SplitHostPort(r.Host)
+		if p != port || (h != "127.0.0.1" && h != "::1") || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u := *s.public
+		u.Path = r.URL.Path
+		u.RawQuery = r.URL.RawQuery
+		http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
+	})
 }
 
 func (s *Server) adminRoutes(reg *prometheus.Registry) http.Handler {

@@ -53,7 +53,10 @@ func dev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 		if splitErr != nil {
 			return fmt.Errorf("--listen: must be host:port, got %q", o.Listen)
 		}
-		if host == "" || host == "0.0.0.0" || host == "::" {
+		// The browser is sent to localhost (cookies are per host name, so
+		// one name must be used throughout); requests to 127.0.0.1 are
+		// redirected there by the gateway in dev mode.
+		if host == "" || host == "0.0.0.0" || host == "::" || host == "127.0.0.1" || host == "::1" {
 			host = "localhost"
 		}
 		env = append(env, "CIVICGATE_LISTEN="+o.Listen, "CIVICGATE_PUBLIC_URL=http://"+net.JoinHostPort(host, port))
