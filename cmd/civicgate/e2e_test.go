@@ -128,7 +128,7 @@ func newBrowser(t *testing.T) context.Context {
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
-	tctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
+	tctx, tcancel := context.WithTimeout(bctx, 5*time.Minute)
 	t.Cleanup(func() { tcancel(); bcancel(); acancel() })
 	if err := chromedp.Do(tctx); err != nil {
 		t.Fatalf("starting chromium: %v", err)
