@@ -65,4 +65,17 @@ func TestBrowserAccessibility(t *testing.T) {
 	axeCheck(t, b, "absence form with errors")
 	b.do("English", click("#langswitch"), visible(`html[lang="en"]`))
 	axeCheck(t, b, "absence form in English")
+	b.do("log out", click("#logout"), visible("#loggedout"))
+
+	// Staff pages: the contact centre, a handler's list, the statistics.
+	for _, who := range []struct{ person, path string }{
+		{"staff:kc-agent-1", "/kontaktcenter/"},
+		{"staff:school-admin-1", "/e/skolfranvaro/"},
+		{"staff:owner-1", "/statistik/"},
+	} {
+		b.do("staff page "+who.path, chromedp.Navigate(g.URL+who.path), visible("#idp-test-staff"), click("#idp-test-staff"),
+			visible(`input[value="`+who.person+`"]`), click(`input[value="`+who.person+`"]`), click(`button[value="login"]`), visible("main h1"))
+		axeCheck(t, b, who.path)
+		b.do("log out", click("#logout"), visible("#loggedout"))
+	}
 }
