@@ -97,6 +97,13 @@ func TestEnvironmentOverrides(t *testing.T) {
 	if cfg.Listen != "127.0.0.1:9999" || cfg.Sessions.IdleTimeout.Minutes() != 20 || len(cfg.Security.TrustedProxies) != 2 || cfg.IdentityProviders[0].Test.Kind != "staff" {
 		t.Errorf("overrides not applied: %+v", cfg)
 	}
+	// Kubernetes' service-link variables for a Service named civicgate are
+	// not configuration and must not stop the gateway.
+	if _, err := config.Parse(configs.Dev, config.Options{Dev: true, Environ: []string{
+		"CIVICGATE_SERVICE_HOST=10.0.0.1", "CIVICGATE_SERVICE_PORT=8080", "CIVICGATE_PORT=tcp://10.0.0.1:8080", "CIVICGATE_PORT_8080_TCP_ADDR=10.0.0.1",
+	}}); err != nil {
+		t.Errorf("Kubernetes link variables refused: %v", err)
+	}
 	_, err = config.Parse(configs.Dev, config.Options{Dev: true, Environ: []string{"CIVICGATE_SESIONS_IDLE_TIMEOUT=1m"}})
 	if err == nil || !strings.Contains(err.Error(), "CIVICGATE_SESIONS_IDLE_TIMEOUT names no configuration key") {
 		t.Errorf("a misspelt variable must be an error, got %v", err)

@@ -156,11 +156,19 @@ func applyEnv(cfg *Config, environ []string) error {
 	var errs []error
 	walkEnv(reflect.ValueOf(cfg).Elem(), strings.TrimSuffix(EnvPrefix, "_"), "", vars, used, &errs)
 	for k := range vars {
-		if !used[k] && k != "CIVICGATE_CONFIG" && k != "CIVICGATE_NO_REDIS" && k != "CIVICGATE_NO_POSTGRES" && k != "CIVICGATE_CHROMIUM" {
+		if !used[k] && k != "CIVICGATE_CONFIG" && k != "CIVICGATE_NO_REDIS" && k != "CIVICGATE_NO_POSTGRES" && k != "CIVICGATE_CHROMIUM" && !kubernetesLink(k) {
 			errs = append(errs, fmt.Errorf("environment variable %s names no configuration key", k))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// kubernetesLink reports whether name is one of the variables Kubernetes
+// injects for a Service called "civicgate" (CIVICGATE_SERVICE_HOST,
+// CIVICGATE_PORT_8080_TCP, …); no configuration key is named so.
+func kubernetesLink(name string) bool {
+	rest := strings.TrimPrefix(name, EnvPrefix)
+	return rest == "PORT" || strings.HasPrefix(rest, "PORT_") || strings.HasPrefix(rest, "SERVICE_")
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
