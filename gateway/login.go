@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -298,7 +296,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, name stri
 	sess := &session.Session{
 		ID:          session.NewID(),
 		Identity:    id,
-		CSRF:        randomToken(),
+		CSRF:        session.NewID(), // 256 random bits, like the session ID
 		Created:     now,
 		Expires:     expires,
 		IdleTimeout: s.cfg.Sessions.IdleTimeout,
@@ -486,14 +484,6 @@ func (s *Server) samlMetadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mp.MetadataHandler().ServeHTTP(w, r)
-}
-
-func randomToken() string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("gateway: no randomness: " + err.Error())
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // shortUserAgent keeps enough of the User-Agent to tell sessions apart on

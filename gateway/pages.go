@@ -33,10 +33,9 @@ func (s *Server) pageContext(next http.Handler) http.Handler {
 				rq.User.ActingFor = sess.ActingFor.Name
 			}
 			rq.CSRF = sess.CSRF
-			// Sessions are extended lazily (up to sessiontest.IdleSlack
-			// early), so the countdown ends that much sooner.
-			slack := min(sess.IdleTimeout/60, 15*time.Second)
-			rq.IdleSeconds = int((sess.IdleTimeout - slack) / time.Second)
+			// Sessions are extended lazily (they may end up to
+			// session.IdleSlack early), so the countdown ends that much sooner.
+			rq.IdleSeconds = int((sess.IdleTimeout - session.IdleSlack(sess.IdleTimeout)) / time.Second)
 			rq.WarnSeconds = int(s.cfg.Sessions.WarnBefore / time.Second)
 		}
 		next.ServeHTTP(w, r.WithContext(web.WithRequest(r.Context(), rq)))

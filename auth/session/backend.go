@@ -70,3 +70,21 @@ func Window(now time.Time, window time.Duration) (n int64, end time.Time) {
 	n = now.UnixMilli() / w
 	return n, time.UnixMilli((n + 1) * w)
 }
+
+// MaxIdleSlack bounds IdleSlack; it is also the slack for a session without
+// an idle timeout, whose last-seen time is only shown to its owner.
+const MaxIdleSlack = 15 * time.Second
+
+// IdleSlack is how long after a session's last idle extension a Get leaves
+// the idle expiry where it is: min(idle/60, MaxIdleSlack), in whole
+// milliseconds. Within the slack a Get is a read instead of a write; the
+// price is that an idle session ends idle after its last extension, up to
+// the slack earlier than idle after the last request, never later. Every
+// backend uses this rule (the Redis script computes the same in Lua), and
+// the gateway shortens the idle warning's countdown by it.
+func IdleSlack(idle time.Duration) time.Duration {
+	if idle <= 0 {
+		return MaxIdleSlack
+	}
+	return min((idle / 60).Truncate(time.Millisecond), MaxIdleSlack)
+}

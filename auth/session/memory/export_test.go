@@ -1,4 +1,6 @@
 package memory
 
-// IdleSlack is idleSlack.
-var IdleSlack = idleSlack
+import "github.com/civicgate/civicgate/auth/session"
+
+// IdleSlack is the rule the backend uses.
+var IdleSlack = session.IdleSlack

@@ -61,28 +61,12 @@ func (r *record) dead(now time.Time) bool {
 	return !now.Before(r.expires) || r.idle > 0 && !now.Before(r.lastSeen.Add(r.idle))
 }
 
-// maxIdleSlack bounds idleSlack; it is also the slack for a session
-// without an idle timeout, whose last-seen time is only shown to its owner.
-const maxIdleSlack = 15 * time.Second
-
-// idleSlack is how long after the last extension a Get leaves the idle
-// expiry where it is: min(idle/60, 15s). The Redis backend uses the same
-// rule (there it turns most Gets into reads), so both backends end an idle
-// session at the same instant: idle after the last extension, which is at
-// most idleSlack before the last Get.
-func idleSlack(idle time.Duration) time.Duration {
-	if idle <= 0 {
-		return maxIdleSlack
-	}
-	return min((idle / 60).Truncate(time.Millisecond), maxIdleSlack)
-}
-
 // extendIdle reports whether a Get at now moves last-seen (and with it the
 // idle expiry) forward from lastSeen. A clock behind lastSeen never moves it
 // back.
 func extendIdle(idle time.Duration, lastSeen, now time.Time) bool {
 	d := now.Sub(lastSeen)
-	return d > 0 && d >= idleSlack(idle)
+	return d > 0 && d >= session.IdleSlack(idle)
 }
 
 type flow struct {
@@ -181,7 +165,7 @@ func (m *Memory) Prune() {
 }
 
 // Get implements session.Store. It moves the idle expiry only when the last
-// move is at least idleSlack old, exactly as the Redis backend does, so the
+// move is at least session.IdleSlack old, exactly as the Redis backend does, so the
 // conformance suite holds both to the same instants.
 func (m *Memory) Get(ctx context.Context, id string) (*session.Session, error) {
 	if err := ctx.Err(); err != nil {

@@ -32,8 +32,8 @@ func (s *Store) RunScriptsFresh(ctx context.Context, src string, keys []string) 
 // DecodeSession is decodeSession.
 var DecodeSession = decodeSession
 
-// IdleSlack is idleSlack.
-var IdleSlack = idleSlack
+// IdleSlack is the rule the backend uses.
+var IdleSlack = session.IdleSlack
 
 // DecodesDirectly reports whether decodeSession takes its direct path for
 // data, without the encoding/json fallback.

@@ -87,25 +87,8 @@ local function dead(now, x, i, l)
 end
 `
 
-// maxIdleSlack bounds idleSlack; it is also the slack for a session
-// without an idle timeout, whose last-seen time is only shown to its owner.
-const maxIdleSlack = 15 * time.Second
-
-// idleSlack is how long after the last extension a Get leaves the idle
-// expiry where it is: min(idle/60, 15s), in whole milliseconds as getScript
-// computes it. Within the slack, Get is a read (one HMGET) instead of two
-// writes, which replication and the AOF would also have to carry; the price
-// is that an idle session ends idle after the last extension, which is up
-// to the slack earlier than idle after the last request, never later.
-func idleSlack(idle time.Duration) time.Duration {
-	if idle <= 0 {
-		return maxIdleSlack
-	}
-	return min((idle / 60).Truncate(time.Millisecond), maxIdleSlack)
-}
-
 // getScript returns the session data and, once the last extension is at
-// least idleSlack old, moves last-seen and the TTL, in one step: a key that
+// least session.IdleSlack old, moves last-seen and the TTL, in one step: a key that
 // is gone stays gone, whatever runs concurrently. It checks expiry like
 // luaDead, inlined because it runs on every request. A clock behind the
 // stored last-seen (another replica's) never moves it back.
@@ -118,7 +101,7 @@ if now >= x or (i > 0 and now >= l + i) then
   redis.call('DEL', KEYS[1])
   return false
 end
-local slack = ` + strconv.FormatInt(maxIdleSlack.Milliseconds(), 10) + `
+local slack = ` + strconv.FormatInt(session.MaxIdleSlack.Milliseconds(), 10) + `
 if i > 0 then slack = math.min(math.floor(i / 60), slack) end
 if now > l and now - l >= slack then
   redis.call('HSET', KEYS[1], 'l', ARGV[1])
