@@ -31,21 +31,6 @@ import (
 	"github.com/civicgate/civicgate/auth"
 )
 
-// SAML attribute names of the Swedish eID Framework (NameFormat uri).
-const (
-	AttrPersonalIdentityNumber = "urn:oid:1.2.752.29.4.13"
-	AttrGivenName              = "urn:oid:2.5.4.42"
-	AttrSurname                = "urn:oid:2.5.4.4"
-	AttrDisplayName            = "urn:oid:2.16.840.1.113730.3.1.241"
-	AttrDateOfBirth            = "urn:oid:1.3.6.1.5.5.7.9.1"
-	AttrTransactionIdentifier  = "urn:oid:1.2.752.201.3.2"
-	AttrPRID                   = "urn:oid:1.2.752.201.3.4"
-	AttrPRIDPersistence        = "urn:oid:1.2.752.201.3.5"
-	AttrCountry                = "urn:oid:2.5.4.6"
-	AttrMail                   = "urn:oid:0.9.2342.19200300.100.1.3"
-	AttrIsMemberOf             = "urn:oid:1.3.6.1.4.1.5923.1.5.1.1"
-)
-
 // Status and entity category URIs of the Swedish eID Framework.
 const (
 	StatusCancel = "http://id.elegnamnden.se/status/1.0/cancel"
@@ -453,30 +438,30 @@ func (p *Provider) samlAttributes(person *Person, txn string, sp *serviceProvide
 		attrs = append(attrs, a)
 	}
 	if person.PersonalNumber != "" && (!person.IsCoordinationNumber() || sp.acceptsCoordinationNumber()) {
-		add(AttrPersonalIdentityNumber, "personalIdentityNumber", person.PersonalNumber)
+		add(auth.AttrPersonalIdentityNumber, "personalIdentityNumber", person.PersonalNumber)
 	}
-	add(AttrGivenName, "givenName", person.GivenName)
-	add(AttrSurname, "sn", person.FamilyName)
-	add(AttrDisplayName, "displayName", person.Name())
+	add(auth.AttrGivenName, "givenName", person.GivenName)
+	add(auth.AttrSurname, "sn", person.FamilyName)
+	add(auth.AttrDisplayName, "displayName", person.Name())
 	if bd := person.BirthDate(); bd != "" {
-		add(AttrDateOfBirth, "dateOfBirth", bd)
+		add(auth.AttrDateOfBirth, "dateOfBirth", bd)
 	}
 	if person.PRID != "" {
-		add(AttrPRID, "prid", person.PRID)
-		add(AttrPRIDPersistence, "pridPersistence", "A")
+		add(auth.AttrPRID, "prid", person.PRID)
+		add(auth.AttrPRIDPersistence, "pridPersistence", "A")
 		if person.Country != "" {
-			add(AttrCountry, "c", person.Country)
+			add(auth.AttrCountry, "c", person.Country)
 		}
 	}
 	if person.Kind == auth.Staff {
 		if person.Email != "" {
-			add(AttrMail, "mail", person.Email)
+			add(auth.AttrMail, "mail", person.Email)
 		}
 		if len(person.Groups) > 0 {
-			add(AttrIsMemberOf, "isMemberOf", person.Groups...)
+			add(auth.AttrIsMemberOf, "isMemberOf", person.Groups...)
 		}
 	}
-	add(AttrTransactionIdentifier, "transactionIdentifier", txn)
+	add(auth.AttrTransactionIdentifier, "transactionIdentifier", txn)
 	return attrs
 }
 

@@ -221,14 +221,14 @@ func TestSAMLLoginRedirectBinding(t *testing.T) {
 	}
 	at := attributes(a)
 	for name, want := range map[string]string{
-		AttrPersonalIdentityNumber: "198107249289", AttrGivenName: "Tolvan", AttrSurname: "Tolvansson",
-		AttrDisplayName: "Tolvan Tolvansson", AttrDateOfBirth: "1981-07-24",
+		auth.AttrPersonalIdentityNumber: "198107249289", auth.AttrGivenName: "Tolvan", auth.AttrSurname: "Tolvansson",
+		auth.AttrDisplayName: "Tolvan Tolvansson", auth.AttrDateOfBirth: "1981-07-24",
 	} {
 		if got := at[name]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s = %v, want %q", name, got, want)
 		}
 	}
-	if len(at[AttrTransactionIdentifier]) != 1 || at[AttrTransactionIdentifier][0] == "" {
+	if len(at[auth.AttrTransactionIdentifier]) != 1 || at[auth.AttrTransactionIdentifier][0] == "" {
 		t.Error("transactionIdentifier missing")
 	}
 	stmt := a.AuthnStatements[0]
@@ -260,7 +260,7 @@ func TestSAMLLoginRedirectBinding(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.sp.EntityID, describe(err))
 		}
-		if got := attributes(a)[AttrPersonalIdentityNumber]; !slices.Equal(got, tc.want) {
+		if got := attributes(a)[auth.AttrPersonalIdentityNumber]; !slices.Equal(got, tc.want) {
 			t.Errorf("%s: personalIdentityNumber = %v, want %v", tc.sp.EntityID, got, tc.want)
 		}
 	}
@@ -291,8 +291,8 @@ func TestSAMLLoginPostBindingEIDAS(t *testing.T) {
 		t.Fatalf("ParseResponse: %v", describe(err))
 	}
 	at := attributes(a)
-	if !slices.Equal(at[AttrPRID], []string{"NO:05068907693"}) || at[AttrPersonalIdentityNumber] != nil {
-		t.Errorf("prid %v pnr %v", at[AttrPRID], at[AttrPersonalIdentityNumber])
+	if !slices.Equal(at[auth.AttrPRID], []string{"NO:05068907693"}) || at[auth.AttrPersonalIdentityNumber] != nil {
+		t.Errorf("prid %v pnr %v", at[auth.AttrPRID], at[auth.AttrPersonalIdentityNumber])
 	}
 
 	// Without ForceAuthn the IdP session answers at once, with the same

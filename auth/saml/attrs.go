@@ -9,17 +9,6 @@ import (
 	"github.com/civicgate/civicgate/auth"
 )
 
-// Attribute names of the Swedish eID framework (Attribute Specification).
-const (
-	AttrPersonalIdentityNumber = "urn:oid:1.2.752.29.4.13"
-	AttrGivenName              = "urn:oid:2.5.4.42"
-	AttrSurname                = "urn:oid:2.5.4.4"
-	AttrDisplayName            = "urn:oid:2.16.840.1.113730.3.1.241"
-	AttrDateOfBirth            = "urn:oid:1.3.6.1.5.5.7.9.1"
-	AttrTransactionIdentifier  = "urn:oid:1.2.752.201.3.2"
-	AttrPRID                   = "urn:oid:1.2.752.201.3.4"
-)
-
 // maxAttrLen bounds every attribute value kept in the identity (names, IDs);
 // longer values are refused rather than cut.
 const maxAttrLen = 256
@@ -85,11 +74,11 @@ func (p *Provider) identity(a *crewsaml.Assertion) (auth.Identity, error) {
 		name string
 		dst  *string
 	}{
-		{AttrGivenName, &id.GivenName},
-		{AttrSurname, &id.FamilyName},
-		{AttrDisplayName, &id.DisplayName},
-		{AttrDateOfBirth, &id.DateOfBirth},
-		{AttrTransactionIdentifier, &id.TransactionID},
+		{auth.AttrGivenName, &id.GivenName},
+		{auth.AttrSurname, &id.FamilyName},
+		{auth.AttrDisplayName, &id.DisplayName},
+		{auth.AttrDateOfBirth, &id.DateOfBirth},
+		{auth.AttrTransactionIdentifier, &id.TransactionID},
 	} {
 		v, ok := m.single(f.name)
 		if !ok {
@@ -107,7 +96,7 @@ func (p *Provider) identity(a *crewsaml.Assertion) (auth.Identity, error) {
 		return id, nil
 	}
 
-	pnr, ok := m.single(AttrPersonalIdentityNumber)
+	pnr, ok := m.single(auth.AttrPersonalIdentityNumber)
 	if !ok {
 		return auth.Identity{}, p.fail(auth.ErrNoIdentity, "personalIdentityNumber is multi-valued or too long")
 	}
@@ -125,7 +114,7 @@ func (p *Provider) identity(a *crewsaml.Assertion) (auth.Identity, error) {
 	// People without a Swedish number (eIDAS, loa3-nonresident) are keyed on
 	// prid; for anyone else a missing personnummer is a refusal.
 	if auth.IsNonResidentURI(uri) || strings.Contains(uri, "/loa/1.0/eidas-") {
-		prid, ok := m.single(AttrPRID)
+		prid, ok := m.single(auth.AttrPRID)
 		if !ok {
 			return auth.Identity{}, p.fail(auth.ErrNoIdentity, "prid is multi-valued or too long")
 		}

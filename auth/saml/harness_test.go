@@ -206,14 +206,14 @@ func personAttrs(pnr string) []crewsaml.Attribute {
 			Values: []crewsaml.AttributeValue{{Type: "xs:string", Value: v}}}
 	}
 	out := []crewsaml.Attribute{
-		a(AttrGivenName, "givenName", "Tolvan"),
-		a(AttrSurname, "sn", "Tolvansson"),
-		a(AttrDisplayName, "displayName", "Tolvan Tolvansson"),
-		a(AttrDateOfBirth, "dateOfBirth", "1981-07-24"),
-		a(AttrTransactionIdentifier, "transactionIdentifier", "txn-0042"),
+		a(auth.AttrGivenName, "givenName", "Tolvan"),
+		a(auth.AttrSurname, "sn", "Tolvansson"),
+		a(auth.AttrDisplayName, "displayName", "Tolvan Tolvansson"),
+		a(auth.AttrDateOfBirth, "dateOfBirth", "1981-07-24"),
+		a(auth.AttrTransactionIdentifier, "transactionIdentifier", "txn-0042"),
 	}
 	if pnr != "" {
-		out = append(out, a(AttrPersonalIdentityNumber, "personalIdentityNumber", pnr))
+		out = append(out, a(auth.AttrPersonalIdentityNumber, "personalIdentityNumber", pnr))
 	}
 	return out
 }

@@ -283,7 +283,7 @@ func TestCoordinationNumberAccepted(t *testing.T) {
 func TestNonResidentPRID(t *testing.T) {
 	h := newHarness(t, withConfig(func(c *Config) { c.NonResident = true }))
 	h.classRef = auth.URILoA3NonResident
-	h.attrs = append(personAttrs(""), crewsaml.Attribute{Name: AttrPRID, NameFormat: attrNameFormatURI,
+	h.attrs = append(personAttrs(""), crewsaml.Attribute{Name: auth.AttrPRID, NameFormat: attrNameFormatURI,
 		Values: []crewsaml.AttributeValue{{Type: "xs:string", Value: "DE:aa0b1c2d3e"}}})
 	ch := h.begin(auth.LoASubstantial, true)
 	_, form := h.browse(ch)

@@ -227,7 +227,7 @@ func TestForgedResponses(t *testing.T) {
 		{name: "two personnummer values", opts: mutate(func(a *crewsaml.Assertion) {
 			attrs := a.AttributeStatements[0].Attributes
 			for i := range attrs {
-				if attrs[i].Name == AttrPersonalIdentityNumber {
+				if attrs[i].Name == auth.AttrPersonalIdentityNumber {
 					attrs[i].Values = append(attrs[i].Values, crewsaml.AttributeValue{Value: testPNR2})
 				}
 			}
@@ -239,7 +239,7 @@ func TestForgedResponses(t *testing.T) {
 			a.AttributeStatements[0].Attributes = personAttrs(testCoordNr)
 		}), code: auth.ErrNoIdentity, contains: "coordination"},
 		{name: "prid without eIDAS context", opts: mutate(func(a *crewsaml.Assertion) {
-			a.AttributeStatements[0].Attributes = append(personAttrs(""), crewsaml.Attribute{Name: AttrPRID,
+			a.AttributeStatements[0].Attributes = append(personAttrs(""), crewsaml.Attribute{Name: auth.AttrPRID,
 				Values: []crewsaml.AttributeValue{{Value: "DE:123"}}})
 		}), code: auth.ErrNoIdentity},
 
