@@ -461,21 +461,30 @@ func (p citizenCasePage) Err(field string) string {
 	return ""
 }
 
-func (m *Module) citizenCase(w http.ResponseWriter, r *http.Request, c *cases.Case, status int, reply string, errs []fieldError) {
-	ctx := r.Context()
+// loadCase reads what a case page shows: the application, the messages and
+// the attachments. On failure it has answered the request.
+func (m *Module) loadCase(w http.ResponseWriter, r *http.Request, c *cases.Case) (Application, []cases.Message, []cases.Attachment, bool) {
 	var app Application
 	if err := json.Unmarshal(c.Content, &app); err != nil && c.PurgedAt.IsZero() {
 		m.storeFailed(w, r, "read case", errors.New("content is not an application"))
-		return
+		return app, nil, nil, false
 	}
-	msgs, err := m.env.Cases.Messages(ctx, c.ID)
+	msgs, err := m.env.Cases.Messages(r.Context(), c.ID)
 	if err != nil {
 		m.storeFailed(w, r, "messages", err)
-		return
+		return app, nil, nil, false
 	}
-	atts, err := m.env.Cases.Attachments(ctx, c.ID)
+	atts, err := m.env.Cases.Attachments(r.Context(), c.ID)
 	if err != nil {
 		m.storeFailed(w, r, "attachments", err)
+		return app, nil, nil, false
+	}
+	return app, msgs, atts, true
+}
+
+func (m *Module) citizenCase(w http.ResponseWriter, r *http.Request, c *cases.Case, status int, reply string, errs []fieldError) {
+	app, msgs, atts, ok := m.loadCase(w, r, c)
+	if !ok {
 		return
 	}
 	views := viewMessages(msgs, false)

@@ -199,19 +199,8 @@ func (m *Module) handlerCase(w http.ResponseWriter, r *http.Request, c *cases.Ca
 		m.fail(w, r, http.StatusServiceUnavailable)
 		return
 	}
-	var app Application
-	if err := json.Unmarshal(c.Content, &app); err != nil && c.PurgedAt.IsZero() {
-		m.storeFailed(w, r, "read case", errors.New("content is not an application"))
-		return
-	}
-	msgs, err := m.env.Cases.Messages(ctx, c.ID)
-	if err != nil {
-		m.storeFailed(w, r, "messages", err)
-		return
-	}
-	atts, err := m.env.Cases.Attachments(ctx, c.ID)
-	if err != nil {
-		m.storeFailed(w, r, "attachments", err)
+	app, msgs, atts, ok := m.loadCase(w, r, c)
+	if !ok {
 		return
 	}
 	views := viewMessages(msgs, true)
