@@ -557,15 +557,20 @@ func newDevClient(cfg *config.Config, name string) (devClient, error) {
 	}, nil
 }
 
-// persistentSecret reads a random secret from path, creating it first.
+// persistentSecret reads a random secret from path, creating it first when
+// the file does not exist (an existing file is never replaced).
 func persistentSecret(path string) ([]byte, error) {
-	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+	b, err := os.ReadFile(path)
+	if err == nil {
 		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("cannot read %s: %v", path, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create %s: %v", filepath.Dir(path), err)
 	}
-	b := []byte(randomSecret())
+	b = []byte(randomSecret())
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, fmt.Errorf("cannot write %s: %v", path, err)
 	}
@@ -584,13 +589,8 @@ func auditKey(cfg *config.Config) ([]byte, error) {
 	path := cfg.Audit.HMACKeyFile
 	if path == "" && cfg.Dev {
 		path = filepath.Join(cfg.DataDir, "audit-hmac.key")
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-				return nil, fmt.Errorf("data_dir: cannot create %s: %v", cfg.DataDir, err)
-			}
-			if err := os.WriteFile(path, []byte(randomSecret()), 0o600); err != nil {
-				return nil, fmt.Errorf("data_dir: cannot write %s: %v", path, err)
-			}
+		if _, err := persistentSecret(path); err != nil {
+			return nil, fmt.Errorf("data_dir: %v", err)
 		}
 	}
 	key, err := audit.LoadKey(path)

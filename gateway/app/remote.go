@@ -37,10 +37,8 @@ func (a *App) remoteModules(cfg *config.Config, deps *gateway.Deps, log *slog.Lo
 	}
 	if cfg.Dev && pseudoFile == "" {
 		pseudoFile = filepath.Join(cfg.DataDir, "dev-keys", "remote-pseudonym.key")
-		if _, err := os.Stat(pseudoFile); err != nil {
-			if err := os.WriteFile(pseudoFile, []byte(randomSecret()), 0o600); err != nil {
-				return fmt.Errorf("data_dir: %v", err)
-			}
+		if _, err := persistentSecret(pseudoFile); err != nil {
+			return fmt.Errorf("data_dir: %v", err)
 		}
 	}
 	if len(signingFiles) == 0 {
