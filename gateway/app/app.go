@@ -156,7 +156,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			return nil, fmt.Errorf("sessions.redis: %w", err)
 		}
 		a.closers = append(a.closers, func() { _ = client.Close() })
-		st := redisstore.New(client, redisstore.Options{Prefix: cfg.Sessions.Redis.KeyPrefix})
+		st := redisstore.New(client, cfg.Sessions.Redis.StoreOptions())
+		a.closers = append(a.closers, func() { _ = st.Close() })
 		deps.Sessions, deps.Flows, deps.Replay, deps.Limiter = st, st, st, st
 		ready["redis"] = st.Ping
 	}

@@ -49,6 +49,32 @@ type Config struct {
 	// Redis. It must not contain "{" or "}" (a hash tag would put every key
 	// on one Cluster shard). Default "cg:".
 	KeyPrefix string `yaml:"key_prefix"`
+	// LocalCache keeps recently read sessions in each replica's memory, so
+	// that most requests need no Redis command of their own. A change or
+	// logout on any replica is still seen by every replica at once: each
+	// read waits for a read barrier on the invalidation channel (one PING
+	// shared by the requests that arrive together), and when that channel
+	// is not healthy the read goes to Redis. Not available with Cluster
+	// (ignored there). Default true.
+	LocalCache *bool `yaml:"local_cache"`
+	// LocalCacheEntries bounds the local cache per replica (a session
+	// takes about 1.5 KB). Default 10000.
+	LocalCacheEntries int `yaml:"local_cache_entries"`
+}
+
+// DefaultLocalCacheEntries is LocalCacheEntries' default.
+const DefaultLocalCacheEntries = 10000
+
+// StoreOptions returns the Options for New that c asks for.
+func (c Config) StoreOptions() Options {
+	o := Options{Prefix: c.KeyPrefix}
+	if c.LocalCache == nil || *c.LocalCache {
+		o.LocalCache = c.LocalCacheEntries
+		if o.LocalCache == 0 {
+			o.LocalCache = DefaultLocalCacheEntries
+		}
+	}
+	return o
 }
 
 // Default timeouts, documented on Config.
@@ -87,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.PoolSize < 0 {
 		add("pool_size: must not be negative")
+	}
+	if c.LocalCacheEntries < 0 {
+		add("local_cache_entries: must not be negative")
 	}
 	if strings.ContainsAny(c.KeyPrefix, "{} \t\r\n") {
 		add("key_prefix: must not contain braces or whitespace")

@@ -25,6 +25,8 @@ dial_timeout: 3s
 read_timeout: 500ms
 pool_size: 20
 key_prefix: "kommun:"
+local_cache: false
+local_cache_entries: 500
 `
 	var c redisstore.Config
 	if err := yaml.UnmarshalWithOptions([]byte(src), &c, yaml.Strict()); err != nil {
@@ -42,6 +44,28 @@ key_prefix: "kommun:"
 	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate of a Sentinel config with db 2: %v", err)
+	}
+	if c.LocalCache == nil || *c.LocalCache || c.LocalCacheEntries != 500 {
+		t.Errorf("local_cache decoded as %v, %d", c.LocalCache, c.LocalCacheEntries)
+	}
+	if o := c.StoreOptions(); o.LocalCache != 0 || o.Prefix != "kommun:" {
+		t.Errorf("local_cache: false gives options %+v, want no cache", o)
+	}
+	on := true
+	for _, tc := range []struct {
+		c    redisstore.Config
+		want int
+	}{
+		{redisstore.Config{}, redisstore.DefaultLocalCacheEntries},
+		{redisstore.Config{LocalCache: &on}, redisstore.DefaultLocalCacheEntries},
+		{redisstore.Config{LocalCacheEntries: 7}, 7},
+	} {
+		if got := tc.c.StoreOptions().LocalCache; got != tc.want {
+			t.Errorf("StoreOptions of %+v: LocalCache %d, want %d", tc.c, got, tc.want)
+		}
+	}
+	if err := (redisstore.Config{LocalCacheEntries: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "local_cache_entries") {
+		t.Errorf("negative local_cache_entries: %v", err)
 	}
 }
 

@@ -42,3 +42,6 @@ func DecodesDirectly(data string) bool {
 	d := decoder{s: data}
 	return d.session(&s) && d.i == len(d.s)
 }
+
+// HasLocalCache reports whether the store has a local cache.
+func (s *Store) HasLocalCache() bool { return s.cache != nil }

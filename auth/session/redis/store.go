@@ -25,6 +25,22 @@ type Options struct {
 	// Now is the clock every expiry decision is made with; tests pin and
 	// advance it. Default time.Now.
 	Now func() time.Time
+	// LocalCache, when above zero, keeps up to that many session records
+	// in this process, invalidated over pub/sub behind a read barrier (see
+	// cache.go), so that most reads need no Redis command of their own.
+	// Only with a single server or Sentinel (a *redis.Client); Cluster
+	// delivers pub/sub between nodes asynchronously, which the barrier
+	// cannot order, so there the option is ignored. Close stops it.
+	// Default 0: no cache.
+	LocalCache int
+	// CacheTimeout is how long a read waits for the cache's barrier before
+	// it reads Redis directly and the subscription is renewed. Default
+	// 250ms.
+	CacheTimeout time.Duration
+	// CacheMaxAge is the longest a record is served from the cache without
+	// reading Redis again; it bounds what the cache cannot see (a key
+	// deleted behind the store's back). Default 1 minute.
+	CacheMaxAge time.Duration
 }
 
 // Store implements session.Store, session.Flows, session.ReplayCache and
@@ -34,6 +50,10 @@ type Store struct {
 	c      redis.UniversalClient
 	prefix string
 	now    func() time.Time
+	// channel is where changes to session records are published for the
+	// local caches of every replica; empty on Cluster.
+	channel string
+	cache   *localCache
 }
 
 var (
@@ -41,6 +61,7 @@ var (
 	_ session.Flows       = (*Store)(nil)
 	_ session.ReplayCache = (*Store)(nil)
 	_ session.Limiter     = (*Store)(nil)
+	_ session.Invalidator = (*Store)(nil)
 )
 
 // New returns a Store on client. The client is the caller's: the Store
@@ -54,7 +75,38 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	// Publish for other replicas' caches even when this one has none.
+	if _, cluster := client.(*redis.ClusterClient); !cluster {
+		s.channel = s.prefix + "invalidate"
+	}
+	if single, ok := client.(*redis.Client); ok && opts.LocalCache > 0 {
+		timeout, maxAge := opts.CacheTimeout, opts.CacheMaxAge
+		if timeout <= 0 {
+			timeout = 250 * time.Millisecond
+		}
+		if maxAge <= 0 {
+			maxAge = time.Minute
+		}
+		s.cache = newLocalCache(single, s.channel, opts.LocalCache, timeout, maxAge)
+	}
 	return s
+}
+
+// Close stops the local cache's subscription, if there is one. The client
+// stays open: it is the caller's.
+func (s *Store) Close() error {
+	if s.cache != nil {
+		s.cache.close()
+	}
+	return nil
+}
+
+// CacheStats reports what the local cache did; all zero without one.
+func (s *Store) CacheStats() CacheStats {
+	if s.cache == nil {
+		return CacheStats{}
+	}
+	return s.cache.stats()
 }
 
 // Ping reports whether Redis answers, for the readiness probe.
@@ -87,11 +139,14 @@ local function dead(now, x, i, l)
 end
 `
 
-// getScript returns the session data and, once the last extension is at
-// least session.IdleSlack old, moves last-seen and the TTL, in one step: a key that
-// is gone stays gone, whatever runs concurrently. It checks expiry like
-// luaDead, inlined because it runs on every request. A clock behind the
-// stored last-seen (another replica's) never moves it back.
+// getScript returns the session data with its absolute expiry, idle
+// timeout and last extension (for the local cache) and, once the last
+// extension is at least session.IdleSlack old, moves last-seen and the TTL,
+// in one step: a key that is gone stays gone, whatever runs concurrently.
+// It checks expiry like luaDead, inlined because it runs on every request.
+// A clock behind the stored last-seen (another replica's) never moves it
+// back. Moving last-seen is not published: a cache holding the older value
+// only reads Redis sooner.
 var getScript = newScript(`
 local v = redis.call('HMGET', KEYS[1], 'd', 'x', 'i', 'l')
 if not v[1] then return false end
@@ -108,9 +163,18 @@ if now > l and now - l >= slack then
   local t = x
   if i > 0 and now + i < x then t = now + i end
   redis.call('PEXPIREAT', KEYS[1], t)
+  v[4] = ARGV[1]
 end
-return v[1]
+return v
 `)
+
+// luaPublish tells the local caches (channel ARGV[n], empty: none) that
+// KEYS[1] changed; inside a script, so no reader can see the change before
+// the message is on its way to every subscriber.
+func luaPublish(n int) string {
+	a := "ARGV[" + strconv.Itoa(n) + "]"
+	return "if " + a + " ~= '' then redis.call('PUBLISH', " + a + ", KEYS[1]) end\n"
+}
 
 // putScript replaces the whole record: no field of an earlier session with
 // the same ID survives.
@@ -118,7 +182,15 @@ var putScript = newScript(`
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'x', ARGV[2], 'i', ARGV[3], 'l', ARGV[4], 'p', ARGV[5], 'k', ARGV[6])
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
+` + luaPublish(8) + `
 return 1
+`)
+
+// delScript deletes a session record and returns how many keys went.
+var delScript = newScript(`
+local n = redis.call('DEL', KEYS[1])
+` + luaPublish(1) + `
+return n
 `)
 
 // indexAddScript adds a member to an index set and makes the set live at
@@ -140,6 +212,7 @@ local v = redis.call('HMGET', KEYS[1], ARGV[1], 'x', 'i', 'l')
 if not v[1] then return 0 end
 if v[1] ~= ARGV[2] then return -1 end
 redis.call('DEL', KEYS[1])
+` + luaPublish(4) + `
 if dead(tonumber(ARGV[3]), v[2], v[3], v[4]) then return 0 end
 return 1
 `)
@@ -166,10 +239,60 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 		return nil, session.ErrNotFound
 	}
 	now := s.now()
-	data, err := getScript.Run(ctx, s.c, []string{s.sessionKeyOf(id)}, now.UnixMilli()).Text()
+	nowMs := now.UnixMilli()
+	key := s.sessionKeyOf(id)
+	var epoch uint64
+	if s.cache != nil {
+		e, ep, err := s.cache.get(ctx, key)
+		if err != nil {
+			return nil, wrap("get", err)
+		}
+		if e != nil && servable(e, nowMs) {
+			return s.decoded(e.data, id, now)
+		}
+		epoch = ep
+	}
+	v, err := getScript.Run(ctx, s.c, []string{key}, nowMs).Slice()
 	if err != nil {
+		if s.cache != nil && errors.Is(err, redis.Nil) {
+			s.cache.remove(key)
+		}
 		return nil, wrap("get", err)
 	}
+	e, err := entryOf(v)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get: corrupt session record: %w", err)
+	}
+	out, err := s.decoded(e.data, id, now)
+	if err == nil && s.cache != nil {
+		s.cache.fill(key, e, epoch)
+	}
+	return out, err
+}
+
+// servable reports whether a cached record can answer a Get at nowMs
+// exactly as the get script would: alive, and no idle extension due.
+func servable(e *cacheEntry, nowMs int64) bool {
+	if nowMs >= e.x || e.i > 0 && nowMs >= e.l+e.i {
+		return false
+	}
+	slack := session.IdleSlack(time.Duration(e.i) * time.Millisecond).Milliseconds()
+	return nowMs <= e.l || nowMs-e.l < slack
+}
+
+// entryOf reads the get script's reply.
+func entryOf(v []any) (*cacheEntry, error) {
+	if len(v) != 4 {
+		return nil, fmt.Errorf("%d fields instead of 4", len(v))
+	}
+	data, ok := v[0].(string)
+	if !ok {
+		return nil, errors.New("no data")
+	}
+	return &cacheEntry{data: data, x: num(v[1]), i: num(v[2]), l: num(v[3])}, nil
+}
+
+func (s *Store) decoded(data, id string, now time.Time) (*session.Session, error) {
 	out := new(session.Session)
 	if err := decodeSession(data, out); err != nil {
 		return nil, fmt.Errorf("redisstore: get: corrupt session record: %w", err)
@@ -224,7 +347,7 @@ func (s *Store) Put(ctx context.Context, sess *session.Session) error {
 	}
 	calls = append(calls, &scriptCall{script: putScript, key: s.sessionKey(hash), args: []any{
 		data, sess.Expires.UnixMilli(), sess.IdleTimeout.Milliseconds(), nowMs,
-		person, idpSess, now.Add(ttl).UnixMilli(),
+		person, idpSess, now.Add(ttl).UnixMilli(), s.channel,
 	}})
 	if err := s.runScripts(ctx, calls, nil); err != nil {
 		return wrap("put", err)
@@ -316,7 +439,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if !session.ValidID(id) {
 		return nil
 	}
-	if err := s.c.Del(ctx, s.sessionKey(session.HashID(id))).Err(); err != nil {
+	if err := s.runScripts(ctx, []*scriptCall{{script: delScript, key: s.sessionKey(session.HashID(id)), args: []any{s.channel}}}, nil); err != nil {
 		return wrap("delete", err)
 	}
 	return nil
@@ -366,7 +489,7 @@ func (s *Store) deleteIndexed(ctx context.Context, idxKey, field, owner string) 
 	nowMs := s.now().UnixMilli()
 	calls := make([]*scriptCall, len(members))
 	for i, m := range members {
-		calls[i] = &scriptCall{script: deleteIfScript, key: s.sessionKey(m), args: []any{field, owner, nowMs}}
+		calls[i] = &scriptCall{script: deleteIfScript, key: s.sessionKey(m), args: []any{field, owner, nowMs, s.channel}}
 	}
 	err = s.runScripts(ctx, calls, func(p redis.Pipeliner) redis.Cmder {
 		return p.SRem(ctx, idxKey, toArgs(members)...)
