@@ -86,3 +86,14 @@ func (s *Server) routeLabel(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// routeAs records label as the route of requests that next serves without
+// the router (moduleRoutes), the same template the router would give.
+func routeAs(label string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := r.Context().Value(routeHolderKey{}).(*routeHolder); ok {
+			h.route = label
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -215,10 +216,13 @@ func (s *Server) routes() http.Handler {
 		r.PathPrefix(contactcentre.StatsPath + "/").Handler(staff(http.StripPrefix(contactcentre.StatsPath, contactcentre.NewStats(kc))))
 		r.Handle(contactcentre.StatsPath, http.RedirectHandler(contactcentre.StatsPath+"/", http.StatusMovedPermanently))
 	}
+	modules := make(map[string]http.Handler, len(s.d.Modules))
 	for _, m := range s.d.Modules {
 		info := m.Info()
 		base := "/e/" + info.ID
-		r.PathPrefix(base + "/").Handler(s.moduleGuard(info, http.StripPrefix(base, m)))
+		h := s.moduleGuard(info, http.StripPrefix(base, m))
+		modules[info.ID] = routeAs(base+"/", h)
+		r.PathPrefix(base + "/").Handler(h)
 		r.Handle(base, http.RedirectHandler(base+"/", http.StatusMovedPermanently))
 	}
 
@@ -232,7 +236,7 @@ func (s *Server) routes() http.Handler {
 	if s.public.Scheme != "https" {
 		hsts = 0
 	}
-	var h http.Handler = r
+	var h http.Handler = moduleRoutes(modules, r)
 	h = mw.CSRF([]string{"/saml/", "/backchannel-logout/", "/devidp/"}, s.fail)(h)
 	h = s.pageContext(h)
 	h = mw.LoadSession(s.d.Sessions, s.cookies, s.log)(h)
@@ -280,4 +284,24 @@ func (s *Server) adminRoutes(reg *prometheus.Registry) http.Handler {
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyzDetail)
 	return m
+}
+
+// moduleRoutes sends requests under /e/<id>/ straight to the module's
+// handler, as the router would, without trying every route's pattern on
+// the way: nearly all of a logged-in citizen's requests go there. Anything
+// else, and any path the router would first clean (//, /./, /../),
+// goes to the router.
+func moduleRoutes(modules map[string]http.Handler, router http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if rest, ok := strings.CutPrefix(p, "/e/"); ok {
+			if id, _, ok := strings.Cut(rest, "/"); ok && id != "" && !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+				if h := modules[id]; h != nil {
+					h.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		router.ServeHTTP(w, r)
+	})
 }

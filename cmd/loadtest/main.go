@@ -41,6 +41,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	redisstore "github.com/civicgate/civicgate/auth/session/redis"
 	"io"
 	"os"
 	"os/signal"
@@ -198,6 +199,9 @@ type Report struct {
 	// LoadBefore and LoadAfter are the machine's 1-minute load averages,
 	// to judge how much other work competed with the measurement.
 	LoadBefore, LoadAfter string
+	// SessionCache is what the gateway's local session cache did over the
+	// whole run (zero when it has none).
+	SessionCache redisstore.CacheStats
 	// Failures lists every check that failed; empty means the run passed.
 	Failures []string
 }
@@ -226,6 +230,10 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nmachine load average (1 min) before %s, after %s", r.LoadBefore, r.LoadAfter)
 	fmt.Fprintf(w, "\nmodule verified %d assertions (%d refused) for %d gateway responses; %d bare requests without assertion\n",
 		r.Gateway.Verified, r.Gateway.Refused, r.Gateway.OK, r.Bare.Unasserted)
+	if sc := r.SessionCache; sc.Hits+sc.Misses > 0 {
+		fmt.Fprintf(w, "session cache: %d hits, %d misses, %d fell back to Redis; %d read barriers (%.1f reads per barrier), %d invalidations\n",
+			sc.Hits, sc.Misses, sc.Fallbacks, sc.Pings, float64(sc.Hits)/float64(max(sc.Pings, 1)), sc.Invalidations)
+	}
 	if cr := r.Cases; cr != nil {
 		fmt.Fprintf(w, "\ncase submissions on PostgreSQL (case + history + outbox + audit entry in one transaction):\n")
 		fmt.Fprintf(w, "  %d cases by %d workers in %s = %.0f cases/s, p50 %s, p99 %s, errors %d; audit chain: %d entries, intact %v\n",

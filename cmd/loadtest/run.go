@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	redisstore "github.com/civicgate/civicgate/auth/session/redis"
 	"io"
 	"net/http"
 	"os"
@@ -87,6 +88,13 @@ func Run(ctx context.Context, c Config, progress io.Writer) (*Report, error) {
 				return rep, err
 			}
 			r.RedisCPU = gw.redisCPU(ctx) - redisBefore
+			if profile != "" && t == &rep.Gateway {
+				// Allocations so far: mostly the gateway's run, which is the
+				// first (go tool pprof -sample_index=alloc_space).
+				if err := writeProfile("allocs", strings.TrimSuffix(profile, ".pprof")+".allocs.pprof"); err != nil {
+					return rep, err
+				}
+			}
 			seen := up.counts().minus(before)
 			t.Verified += seen.verified
 			t.Refused += seen.refused
@@ -94,6 +102,9 @@ func Run(ctx context.Context, c Config, progress io.Writer) (*Report, error) {
 			t.Runs = append(t.Runs, r)
 			fmt.Fprintf(progress, "%-10s run %d: %6.0f req/s, %d errors\n", t.Name, round+1, r.RPS(), r.Errors)
 		}
+	}
+	if cs, ok := gw.app.Sessions.(interface{ CacheStats() redisstore.CacheStats }); ok {
+		rep.SessionCache = cs.CacheStats()
 	}
 	for _, t := range []*Target{&rep.Gateway, &rep.Bare} {
 		t.summarise()
@@ -300,6 +311,7 @@ func drive(ctx context.Context, client *http.Client, url string, cookies []strin
 	for i := range ws {
 		w := &ws[i]
 		wg.Go(func() {
+			pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("part", "load generator")))
 			buf := make([]byte, 32<<10)
 			for {
 				t0 := time.Now()
@@ -392,3 +404,15 @@ func loadAverage() string {
 }
 
 func gomaxprocs() int { return runtime.GOMAXPROCS(0) }
+
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("profile: %w", err)
+	}
+	return f.Close()
+}

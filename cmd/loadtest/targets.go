@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +54,10 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 
 // upstream is the remote module: it verifies the gateway's assertion when a
 // request carries one (refusing it with 401 when invalid) and answers its
-// form page either way, so the bare proxy can reach it too.
+// form page either way, so the bare proxy can reach it too. A request
+// without an assertion gets the page filled with stand-ins of the same
+// size, so the module renders and sends the same bytes on both paths and
+// the difference measured is the gateway's (and the verification's).
 type upstream struct {
 	url      string
 	srv      *http.Server
@@ -76,7 +80,7 @@ func startUpstream() (*upstream, error) {
 	}
 	u := &upstream{url: "http://" + ln.Addr().String()}
 	u.srv = &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() { _ = u.srv.Serve(ln) }()
+	go serveAs("module", u.srv, ln)
 	return u, nil
 }
 
@@ -96,6 +100,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var data struct{ Name, LoA, CSRF string }
 	if r.Header.Get(remote.HeaderAssertion) == "" {
 		u.unasserted.Add(1)
+		data.Name, data.LoA, data.CSRF = standInName, "substantial", standInCSRF
 	} else {
 		v := u.verifier.Load()
 		if v == nil {
@@ -127,6 +132,13 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	_, _ = w.Write(b.Bytes())
 }
+
+// Stand-ins for the bare path: a name as long as the test people's and a
+// token as long as a CSRF token.
+var (
+	standInName = "Tolvan Tolvansson"
+	standInCSRF = strings.Repeat("x", len(session.NewID()))
+)
 
 func (u *upstream) refuse(w http.ResponseWriter, why string) {
 	u.refused.Add(1)
@@ -239,7 +251,7 @@ func startGateway(ctx context.Context, c Config, upstreamURL string) (_ *gateway
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go func() { _ = g.srv.Serve(ln) }()
+	go serveAs("gateway", g.srv, ln)
 	return g, nil
 }
 
@@ -377,7 +389,7 @@ func startBare(upstreamURL string) (*bareTarget, error) {
 	}
 	b := &bareTarget{url: "http://" + ln.Addr().String()}
 	b.srv = &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	go func() { _ = b.srv.Serve(ln) }()
+	go serveAs("bare proxy", b.srv, ln)
 	return b, nil
 }
 
@@ -411,4 +423,12 @@ func (l *logWatch) problems() (int, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n, strings.Join(l.first, " | ")
+}
+
+// serveAs serves srv on ln with the pprof label part=name, which every
+// connection's goroutine (and the proxies' outgoing connections) inherit,
+// so a CPU profile tells the load generator, gateway, bare proxy and
+// module apart: go tool pprof -tags <profile>.
+func serveAs(name string, srv *http.Server, ln net.Listener) {
+	pprof.Do(context.Background(), pprof.Labels("part", name), func(context.Context) { _ = srv.Serve(ln) })
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // New returns a logger writing format ("json" or "text") at level.
@@ -17,13 +18,24 @@ func New(w io.Writer, format, level string) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(strings.ToUpper(level)))
 	opts := &slog.HandlerOptions{Level: lv}
-	var h slog.Handler
 	if format == "text" {
-		h = slog.NewTextHandler(w, opts)
-	} else {
-		h = slog.NewJSONHandler(w, opts)
+		return slog.New(Redact(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(Redact(h))
+	// The access log's lines are written by Request without slog, on the
+	// same writer; one lock keeps every line whole.
+	lw := &lockedWriter{w: w}
+	return slog.New(redactor{h: slog.NewJSONHandler(lw, opts), lines: lw})
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // pnrLike matches personal identity numbers in their usual shapes:
@@ -59,13 +71,20 @@ func hasDigitRun(s string, n int) bool {
 }
 
 // Redact wraps h so that messages and string attributes are masked.
-func Redact(h slog.Handler) slog.Handler { return redactor{h} }
+func Redact(h slog.Handler) slog.Handler { return redactor{h: h} }
 
-type redactor struct{ h slog.Handler }
+type redactor struct {
+	h slog.Handler
+	// lines, when set, is the JSON handler's writer, for Request.
+	lines *lockedWriter
+}
 
 func (r redactor) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
 
 func (r redactor) Handle(ctx context.Context, rec slog.Record) error {
+	if clean(rec) {
+		return r.h.Handle(ctx, rec)
+	}
 	out := slog.NewRecord(rec.Time, rec.Level, Mask(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(maskAttr(a))
@@ -79,10 +98,34 @@ func (r redactor) WithAttrs(as []slog.Attr) slog.Handler {
 	for i, a := range as {
 		masked[i] = maskAttr(a)
 	}
-	return redactor{r.h.WithAttrs(masked)}
+	return redactor{h: r.h.WithAttrs(masked)}
 }
 
-func (r redactor) WithGroup(name string) slog.Handler { return redactor{r.h.WithGroup(name)} }
+func (r redactor) WithGroup(name string) slog.Handler { return redactor{h: r.h.WithGroup(name)} }
+
+// clean reports whether rec has nothing to mask, so that it can be passed
+// on without a copy (the access log's lines, nearly always).
+func clean(rec slog.Record) bool {
+	if hasDigitRun(rec.Message, 10) {
+		return false
+	}
+	ok := true
+	rec.Attrs(func(a slog.Attr) bool {
+		ok = cleanAttr(a)
+		return ok
+	})
+	return ok
+}
+
+func cleanAttr(a slog.Attr) bool {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		return !hasDigitRun(a.Value.String(), 10)
+	case slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
+		return true
+	}
+	return false // groups, errors, LogValuers and the rest take the full path
+}
 
 func maskAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()

@@ -2,6 +2,8 @@ package middleware
 
 import (
 	"log/slog"
+
+	"github.com/civicgate/civicgate/gateway/logging"
 	"net/http"
 	"time"
 )
@@ -50,19 +52,10 @@ func AccessLog(log *slog.Logger, observe func(r *http.Request, status int, d tim
 			if observe != nil {
 				observe(r, rec.Status, d)
 			}
-			level := slog.LevelInfo
-			if rec.Status >= 500 {
-				level = slog.LevelError
-			}
-			log.LogAttrs(r.Context(), level, "request",
-				slog.String("request_id", RequestIDFrom(r.Context())),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.Status),
-				slog.Int64("bytes", rec.Bytes),
-				slog.Float64("ms", float64(d.Microseconds())/1000),
-				slog.String("client", ClientIPFrom(r.Context())),
-			)
+			logging.Request(r.Context(), log, logging.RequestLine{
+				RequestID: RequestIDFrom(r.Context()), Method: r.Method, Path: r.URL.Path,
+				Status: rec.Status, Bytes: rec.Bytes, Duration: d, Client: ClientIPFrom(r.Context()),
+			})
 		})
 	}
 }

@@ -33,26 +33,40 @@ func SecurityHeaders(o HeaderOptions) func(http.Handler) http.Handler {
 	if o.HSTSMaxAge > 0 {
 		hsts = "max-age=" + strconv.FormatInt(int64(o.HSTSMaxAge/time.Second), 10) + "; includeSubDomains"
 	}
+	// The values are built once, under their canonical names, and shared
+	// by every response: net/http only reads them, and setting a map entry
+	// skips the canonicalisation and the allocation of Header.Set.
+	fixed := [][2]string{
+		{"Content-Security-Policy", csp},
+		{"X-Content-Type-Options", "nosniff"},
+		{"X-Frame-Options", "DENY"},
+		{"Cross-Origin-Opener-Policy", "same-origin"},
+		{"Cross-Origin-Resource-Policy", "same-origin"},
+		{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"},
+	}
+	if hsts != "" {
+		fixed = append(fixed, [2]string{"Strict-Transport-Security", hsts})
+	}
+	keys := make([]string, len(fixed))
+	vals := make([][]string, len(fixed))
+	for i, kv := range fixed {
+		keys[i], vals[i] = kv[0], []string{kv[1]}
+	}
+	sameOrigin, noReferrer := []string{"same-origin"}, []string{"no-referrer"}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
-			h.Set("Content-Security-Policy", csp)
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
-			h.Set("Cross-Origin-Resource-Policy", "same-origin")
-			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
-			ref := "same-origin"
+			for i, k := range keys {
+				h[k] = vals[i][:1:1] // full capacity: an Add elsewhere copies
+			}
+			ref := sameOrigin
 			for _, p := range o.NoReferrerPrefixes {
 				if strings.HasPrefix(r.URL.Path, p) {
-					ref = "no-referrer"
+					ref = noReferrer
 					break
 				}
 			}
-			h.Set("Referrer-Policy", ref)
-			if hsts != "" {
-				h.Set("Strict-Transport-Security", hsts)
-			}
+			h["Referrer-Policy"] = ref[:1:1]
 			next.ServeHTTP(w, r)
 		})
 	}
