@@ -81,8 +81,8 @@ type localCache struct {
 	live     bool // subscribed, confirmed by Redis, and no PING overdue
 	ps       *redis.PubSub
 	psSince  time.Time // when ps was made
-	next     *barrier // requests waiting for a PING not sent yet
-	inflight *barrier // the PING sent, waiting for its PONG
+	next     *barrier  // requests waiting for a PING not sent yet
+	inflight *barrier  // the PING sent, waiting for its PONG
 	seq      uint64
 
 	hits, misses, fallbacks, invalidations, flushes, pings atomic.Int64

@@ -75,8 +75,8 @@ func waitCacheLive(t testing.TB, st *redisstore.Store) {
 type split struct{ a, b *redisstore.Store }
 
 func (s split) Get(ctx context.Context, id string) (*session.Session, error) { return s.b.Get(ctx, id) }
-func (s split) Put(ctx context.Context, sess *session.Session) error        { return s.a.Put(ctx, sess) }
-func (s split) Delete(ctx context.Context, id string) error                 { return s.a.Delete(ctx, id) }
+func (s split) Put(ctx context.Context, sess *session.Session) error         { return s.a.Put(ctx, sess) }
+func (s split) Delete(ctx context.Context, id string) error                  { return s.a.Delete(ctx, id) }
 func (s split) List(ctx context.Context, p string) ([]session.Summary, error) {
 	return s.b.List(ctx, p)
 }
@@ -137,9 +137,12 @@ func TestCacheLogoutOnOtherReplica(t *testing.T) {
 	r := newReplicas(t, nil)
 	ctx := context.Background()
 	ends := map[string]func(s *session.Session) error{
-		"Delete":             func(s *session.Session) error { return r.a.Delete(ctx, s.ID) },
-		"DeleteByPerson":     func(s *session.Session) error { _, err := r.a.DeleteByPerson(ctx, s.Identity.Key()); return err },
-		"DeleteByIdPSession": func(s *session.Session) error { _, err := r.a.DeleteByIdPSession(ctx, "bankid", s.Identity.SessionIndex); return err },
+		"Delete":         func(s *session.Session) error { return r.a.Delete(ctx, s.ID) },
+		"DeleteByPerson": func(s *session.Session) error { _, err := r.a.DeleteByPerson(ctx, s.Identity.Key()); return err },
+		"DeleteByIdPSession": func(s *session.Session) error {
+			_, err := r.a.DeleteByIdPSession(ctx, "bankid", s.Identity.SessionIndex)
+			return err
+		},
 	}
 	for name, end := range ends {
 		t.Run(name, func(t *testing.T) {
