@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	mw "github.com/civicgate/civicgate/gateway/middleware"
 )
 
 type metrics struct {
@@ -46,9 +47,9 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 }
 
 func (m *metrics) observe(r *http.Request, status int, d time.Duration) {
-	route := "unmatched"
-	if h, ok := r.Context().Value(routeHolderKey{}).(*routeHolder); ok && h.route != "" {
-		route = h.route
+	route := mw.RouteFrom(r.Context())
+	if route == "" {
+		route = "unmatched"
 	}
 	m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
@@ -64,23 +65,13 @@ func methodLabel(m string) string {
 }
 
 // The route template is only known inside the router, but the access log and
-// metrics wrap the router; a holder in the context carries it out.
-type routeHolderKey struct{}
-type routeHolder struct{ route string }
-
-func withRouteHolder(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeHolderKey{}, &routeHolder{})))
-	})
-}
-
+// metrics wrap the router; the request's info (middleware.SetRoute) carries
+// it out.
 func (s *Server) routeLabel(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := r.Context().Value(routeHolderKey{}).(*routeHolder); ok {
-			if cur := mux.CurrentRoute(r); cur != nil {
-				if t, err := cur.GetPathTemplate(); err == nil {
-					h.route = t
-				}
+		if cur := mux.CurrentRoute(r); cur != nil {
+			if t, err := cur.GetPathTemplate(); err == nil {
+				mw.SetRoute(r.Context(), t)
 			}
 		}
 		next.ServeHTTP(w, r)
@@ -91,9 +82,7 @@ func (s *Server) routeLabel(next http.Handler) http.Handler {
 // the router (moduleRoutes), the same template the router would give.
 func routeAs(label string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := r.Context().Value(routeHolderKey{}).(*routeHolder); ok {
-			h.route = label
-		}
+		mw.SetRoute(r.Context(), label)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -250,7 +250,6 @@ func (s *Server) routes() http.Handler {
 	})(h)
 	h = mw.ClientIP(trusted)(h)
 	h = mw.RequestID(h)
-	h = withRouteHolder(h)
 	if s.cfg.Dev {
 		h = s.canonicalHost(h)
 	}

@@ -25,7 +25,7 @@ func MaxBody(n, uploads int64, uploadPaths []string, fail ErrorFunc) func(http.H
 				fail(w, r, http.StatusRequestEntityTooLarge, "error.413")
 				return
 			}
-			if r.Body != nil {
+			if r.Body != nil && r.Body != http.NoBody {
 				r.Body = http.MaxBytesReader(w, r.Body, n)
 			}
 			next.ServeHTTP(w, r)

@@ -48,6 +48,11 @@ func ClientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
 					}
 				}
 			}
+			if i := infoFrom(r.Context()); i != nil {
+				i.clientIP = ip // behind RequestID: no copy of the request
+				next.ServeHTTP(w, r)
+				return
+			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
 		})
 	}
@@ -64,6 +69,9 @@ func parseHop(h string) (netip.Addr, error) {
 
 // ClientIPFrom returns the address ClientIP found.
 func ClientIPFrom(ctx context.Context) string {
+	if i := infoFrom(ctx); i != nil && i.clientIP != "" {
+		return i.clientIP
+	}
 	ip, _ := ctx.Value(clientIPKey{}).(string)
 	return ip
 }

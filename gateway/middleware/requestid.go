@@ -7,7 +7,18 @@ import (
 	"net/http"
 )
 
-type requestIDKey struct{}
+// info is what the outer middleware learn about a request, in one context
+// value that the later ones fill in instead of copying the request again.
+type info struct {
+	id, clientIP, route string
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *info {
+	i, _ := ctx.Value(infoKey{}).(*info)
+	return i
+}
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
@@ -24,13 +35,31 @@ func NewRequestID() string {
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := NewRequestID()
-		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		w.Header()["X-Request-Id"] = []string{id}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, &info{id: id})))
 	})
 }
 
 // RequestIDFrom returns the request's ID, or "" outside RequestID.
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if i := infoFrom(ctx); i != nil {
+		return i.id
+	}
+	return ""
+}
+
+// SetRoute records the route template that serves the request, for the
+// access log's metrics; outside RequestID it does nothing.
+func SetRoute(ctx context.Context, route string) {
+	if i := infoFrom(ctx); i != nil {
+		i.route = route
+	}
+}
+
+// RouteFrom returns the route SetRoute recorded, or "".
+func RouteFrom(ctx context.Context) string {
+	if i := infoFrom(ctx); i != nil {
+		return i.route
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -184,7 +185,7 @@ func (v *Verifier) Verify(r *http.Request) (*Assertion, error) {
 func (v *Verifier) VerifyToken(ctx context.Context, tok string) (*Assertion, error) {
 	var k digest
 	if v.verified != nil {
-		k = sha256.Sum256([]byte(tok))
+		k = tokenDigest(tok)
 		if a, ok := v.verified.get(k); ok {
 			if err := v.checkTime(a); err != nil {
 				v.verified.remove(k)
@@ -353,3 +354,17 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(WithAssertion(r.Context(), a)))
 	})
 }
+
+// tokenDigest is sha256.Sum256 of tok without copying it to the heap on
+// every request (a token is larger than the compiler's stack buffer).
+func tokenDigest(tok string) digest {
+	h := digestPool.Get().(hash.Hash)
+	h.Reset()
+	_, _ = io.WriteString(h, tok)
+	var k digest
+	h.Sum(k[:0])
+	digestPool.Put(h)
+	return k
+}
+
+var digestPool = sync.Pool{New: func() any { return sha256.New() }}

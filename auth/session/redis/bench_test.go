@@ -134,6 +134,22 @@ func BenchmarkGetExtending(b *testing.B) {
 
 func BenchmarkGetParallel(b *testing.B) {
 	st, c := benchStore(b)
+	benchGetParallel(b, st, c)
+}
+
+// BenchmarkGetCachedParallel is BenchmarkGetParallel with the local cache:
+// after the first read of each session, a read barrier (one PING shared by
+// the reads that arrive together) and a decode.
+func BenchmarkGetCachedParallel(b *testing.B) {
+	c := testClient(b)
+	st := redisstore.New(c, redisstore.Options{Prefix: testPrefix(b, c), LocalCache: 1000})
+	b.Cleanup(func() { st.Close() })
+	waitCacheLive(b, st)
+	benchGetParallel(b, st, c)
+	b.ReportMetric(float64(st.CacheStats().Hits)/float64(max(st.CacheStats().Pings, 1)), "reads/barrier")
+}
+
+func benchGetParallel(b *testing.B, st *redisstore.Store, c redis.UniversalClient) {
 	ctx := context.Background()
 	ids := make([]string, 64)
 	for i := range ids {

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -259,6 +260,13 @@ func (c *localCache) pong(ps *redis.PubSub, payload string) {
 	c.inflight = nil
 	b.ok = c.live
 	close(b.done)
+	c.mu.Unlock()
+	// Let the requests that are ready to run (the ones just released among
+	// them) reach their next barrier first, so that under load the next
+	// PING serves more of them; with nothing else to run this returns at
+	// once. (No timer: Go's sleeps are too coarse for this.)
+	runtime.Gosched()
+	c.mu.Lock()
 	next, nseq := c.promoteLocked()
 	c.mu.Unlock()
 	if next != nil {
