@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,13 +72,43 @@ func TestReplicasShareSessions(t *testing.T) {
 	if res := onB("/mina-sidor"); res.URL.Path != "/mina-sidor" || !strings.Contains(res.Body, "Tolvan Tolvansson") {
 		t.Fatalf("the session from A is not recognised on B: %s", res.URL)
 	}
+	// A serves the session from its local cache (once its subscription is
+	// confirmed), so the logout on B below must reach A's cache at once.
+	cacheHits := func() float64 {
+		rec := httptest.NewRecorder()
+		a.app.Server.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return metricValue(rec.Body.String(), "civicgate_session_cache_hits_total")
+	}
+	for deadline := time.Now().Add(5 * time.Second); cacheHits() < 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("A never served the session from its local cache (hits %v)", cacheHits())
+		}
+		if res := br.get("/mina-sidor"); res.URL.Path != "/mina-sidor" {
+			t.Fatalf("A lost the session: %s", res.URL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// Log out on B.
+	sid := sessionCookie(br, mustURL(a.URL))
+	if sid == "" {
+		t.Fatal("no session cookie after login")
+	}
 	copyCookies(t, br, a.URL, b.URL)
 	br.origin = b.URL
 	br.post("/logout", url.Values{"csrf": {token}})
 	br.origin = a.URL
-	if res := br.get("/mina-sidor"); res.URL.Path != "/login" {
-		t.Fatalf("after logout on B, A still accepts the session: %s", res.URL)
+	// The browser has dropped the cookie (B expired it, and cookies are not
+	// told apart by port), so present the old session ID to A directly, as
+	// a stolen copy of the cookie would be.
+	req, _ := http.NewRequest(http.MethodGet, a.URL+"/mina-sidor", nil)
+	req.AddCookie(&http.Cookie{Name: "__Host-cg_session", Value: sid})
+	stale, err := a.srv.Client().Transport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.Body.Close()
+	if loc := stale.Header.Get("Location"); stale.StatusCode/100 != 3 || !strings.HasPrefix(loc, "/login") {
+		t.Fatalf("after logout on B, A still accepts the session: %d, Location %q", stale.StatusCode, loc)
 	}
 
 	// SAML: capture the response A consumed and post it to B.
@@ -192,4 +224,18 @@ func TestFailClosedWhenRedisIsDown(t *testing.T) {
 	if res := b.login("test-oidc", tolvan, auth.URILoA3, "/mina-sidor"); res.URL.Path != "/mina-sidor" {
 		t.Errorf("login after recovery: %s", res.URL)
 	}
+}
+
+// metricValue returns the value of an unlabelled metric in a Prometheus
+// text exposition, or -1.
+func metricValue(exposition, name string) float64 {
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

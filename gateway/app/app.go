@@ -158,6 +158,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		a.closers = append(a.closers, func() { _ = client.Close() })
 		st := redisstore.New(client, cfg.Sessions.Redis.StoreOptions())
 		a.closers = append(a.closers, func() { _ = st.Close() })
+		registerCacheMetrics(deps.Registry, st)
 		deps.Sessions, deps.Flows, deps.Replay, deps.Limiter = st, st, st, st
 		ready["redis"] = st.Ping
 	}
@@ -613,4 +614,21 @@ func RedactDSN(dsn string) string {
 		}
 	}
 	return dsn
+}
+
+// registerCacheMetrics publishes what the local session cache does: a
+// growing fallback count means its subscription is in trouble (reads then
+// go to Redis, so nothing is served stale, only slower).
+func registerCacheMetrics(reg *prometheus.Registry, st *redisstore.Store) {
+	counter := func(name, help string, v func(redisstore.CacheStats) int64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "civicgate", Subsystem: "session_cache", Name: name, Help: help,
+		}, func() float64 { return float64(v(st.CacheStats())) }))
+	}
+	counter("hits_total", "Session reads answered from the local cache after a read barrier.", func(c redisstore.CacheStats) int64 { return c.Hits })
+	counter("misses_total", "Session reads that went to Redis because the cache did not hold the session.", func(c redisstore.CacheStats) int64 { return c.Misses })
+	counter("fallbacks_total", "Session reads that went to Redis because the read barrier could not be completed.", func(c redisstore.CacheStats) int64 { return c.Fallbacks })
+	counter("invalidations_total", "Invalidation messages applied.", func(c redisstore.CacheStats) int64 { return c.Invalidations })
+	counter("flushes_total", "Times the cache was emptied because its subscription was (re)established or failed.", func(c redisstore.CacheStats) int64 { return c.Flushes })
+	counter("barriers_total", "Read barriers (PINGs on the subscription).", func(c redisstore.CacheStats) int64 { return c.Pings })
 }
