@@ -2,13 +2,14 @@ package redisstore
 
 import (
 	"context"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/civicgate/civicgate/auth/session"
 )
 
 // The local cache keeps recently read session records in the process, so
@@ -50,17 +51,19 @@ import (
 // cacheEntry is one session record as the get script returned it.
 type cacheEntry struct {
 	data    string
-	x, i, l int64 // absolute expiry (Unix ms), idle timeout (ms), last extension (Unix ms)
+	sess    *session.Session // data decoded, without the ID; never handed out itself
+	x, i, l int64            // absolute expiry (Unix ms), idle timeout (ms), last extension (Unix ms)
 	born    time.Time
 }
 
 // barrier is one PING on the subscription connection and the requests
 // waiting for its PONG.
 type barrier struct {
-	done chan struct{}
-	ok   bool
-	seq  uint64
-	sent time.Time
+	done    chan struct{}
+	waiters int
+	ok      bool
+	seq     uint64
+	sent    time.Time
 }
 
 // CacheStats counts what the local cache did, for tests and metrics.
@@ -85,6 +88,8 @@ type localCache struct {
 	next     *barrier  // requests waiting for a PING not sent yet
 	inflight *barrier  // the PING sent, waiting for its PONG
 	seq      uint64
+	lastSent time.Time // when the last PING was sent
+	armed    bool      // a timer will send the next PING (see pong)
 
 	hits, misses, fallbacks, invalidations, flushes, pings atomic.Int64
 
@@ -208,6 +213,7 @@ func (c *localCache) barrier(ctx context.Context) (bool, error) {
 		b = &barrier{done: make(chan struct{})}
 		c.next = b
 	}
+	b.waiters++
 	ps, seq := c.promoteLocked()
 	c.mu.Unlock()
 	if ps != nil {
@@ -224,7 +230,7 @@ func (c *localCache) barrier(ctx context.Context) (bool, error) {
 // promoteLocked sends the next barrier's PING when none is in flight: it
 // returns the subscription and the sequence number to PING with, or nil.
 func (c *localCache) promoteLocked() (*redis.PubSub, uint64) {
-	if c.inflight != nil || c.next == nil || c.ps == nil {
+	if c.inflight != nil || c.next == nil || c.ps == nil || c.armed {
 		return nil, 0
 	}
 	c.seq++
@@ -232,7 +238,31 @@ func (c *localCache) promoteLocked() (*redis.PubSub, uint64) {
 	c.next = nil
 	b.seq, b.sent = c.seq, time.Now()
 	c.inflight = b
+	c.lastSent = b.sent
 	return c.ps, b.seq
+}
+
+// batchGap is the least time between two PINGs when batchWaiters or more
+// requests were already waiting as the last PONG came back, i.e. under
+// load: waiting that long gathers more requests behind the next PING (each
+// PING costs Redis a wake-up and the gateway two system calls). Otherwise
+// the next PING goes at once, so a quiet gateway adds no latency (Go's
+// timers are too coarse for sub-millisecond waits in an idle process; a
+// busy one runs them on time).
+const (
+	batchGap     = 500 * time.Microsecond
+	batchWaiters = 2
+)
+
+// deferred sends the PING that pong put off.
+func (c *localCache) deferred() {
+	c.mu.Lock()
+	c.armed = false
+	ps, seq := c.promoteLocked()
+	c.mu.Unlock()
+	if ps != nil {
+		c.ping(ps, seq)
+	}
 }
 
 func (c *localCache) ping(ps *redis.PubSub, seq uint64) {
@@ -260,13 +290,12 @@ func (c *localCache) pong(ps *redis.PubSub, payload string) {
 	c.inflight = nil
 	b.ok = c.live
 	close(b.done)
-	c.mu.Unlock()
-	// Let the requests that are ready to run (the ones just released among
-	// them) reach their next barrier first, so that under load the next
-	// PING serves more of them; with nothing else to run this returns at
-	// once. (No timer: Go's sleeps are too coarse for this.)
-	runtime.Gosched()
-	c.mu.Lock()
+	if c.next != nil && c.next.waiters >= batchWaiters {
+		if wait := batchGap - time.Since(c.lastSent); wait > 0 {
+			c.armed = true
+			time.AfterFunc(wait, c.deferred)
+		}
+	}
 	next, nseq := c.promoteLocked()
 	c.mu.Unlock()
 	if next != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -423,4 +424,51 @@ func (p *freezer) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// TestCopySessionSharesNothing: the cache hands out copies of one decoded
+// session, so a copy must share nothing a caller could change. It walks
+// every field of a fully populated session and checks that no slice, map
+// or pointer (other than time.Location) in the copy aliases the original;
+// a new reference-typed field that copySession does not copy fails here.
+func TestCopySessionSharesNothing(t *testing.T) {
+	s := citizenSession(time.Now(), "198107249289", "sid", time.Hour, 8*time.Hour)
+	s.Identity.Roles = []string{"a", "b"}
+	s.ActingFor = &session.ActingFor{PersonalNumber: "195006262546", Name: "Elvan", Reason: "telefon", Since: time.Now()}
+	c := redisstore.CopySession(s)
+	if !reflect.DeepEqual(c, s) {
+		t.Fatal("the copy differs from the original")
+	}
+	var walk func(path string, a, b reflect.Value)
+	walk = func(path string, a, b reflect.Value) {
+		switch a.Kind() {
+		case reflect.Pointer:
+			if a.IsNil() {
+				return
+			}
+			if a.Type() == reflect.TypeOf((*time.Location)(nil)) {
+				return // immutable, shared by design
+			}
+			if a.Pointer() == b.Pointer() {
+				t.Errorf("%s: the copy shares the pointer", path)
+			}
+			walk(path, a.Elem(), b.Elem())
+		case reflect.Slice, reflect.Map:
+			if a.Len() > 0 && a.Pointer() == b.Pointer() {
+				t.Errorf("%s: the copy shares the %s", path, a.Kind())
+			}
+			if a.Kind() == reflect.Slice {
+				for i := range a.Len() {
+					walk(fmt.Sprintf("%s[%d]", path, i), a.Index(i), b.Index(i))
+				}
+			}
+		case reflect.Struct:
+			for i := range a.NumField() {
+				walk(path+"."+a.Type().Field(i).Name, a.Field(i), b.Field(i))
+			}
+		case reflect.Interface, reflect.Chan, reflect.Func:
+			t.Errorf("%s: a %s field; copySession must learn to copy it", path, a.Kind())
+		}
+	}
+	walk("Session", reflect.ValueOf(s).Elem(), reflect.ValueOf(c).Elem())
 }

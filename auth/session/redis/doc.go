@@ -13,6 +13,7 @@
 //	P f:<hash(flow ID)>           login in flight, deleted by GETDEL
 //	P r:<hash(key)>               replay cache entry
 //	P l:<hash(key)>:<ms>:<n>      rate-limit counter of window n
+//	P invalidate                  pub/sub channel: keys of session records that changed
 //
 // Neither session IDs nor personnummer appear in key names; a leaked
 // database does not let anyone hijack a session.
@@ -33,8 +34,9 @@
 // is checked against the session record's own p or k field before it is
 // counted or deleted. Redis 6.2 or later is required (GETDEL).
 //
-// Get is the per-request hot path: one EVALSHA that reads the record,
-// checks both expiries, and moves last-seen and the TTL, so a session
+// Get is the per-request hot path: without the local cache one EVALSHA
+// that reads the record, checks both expiries, and moves last-seen and the
+// TTL, so a session
 // deleted meanwhile is never written back. It moves them lazily: only when
 // the stored last-seen is at least min(idle/60, 15s) old (15s for a session
 // without an idle timeout); otherwise the script only reads. An idle
@@ -43,12 +45,23 @@
 // later; the absolute expiry caps it as before. The memory backend follows
 // the same rule, and the conformance suite (sessiontest.IdleSlack) pins it
 // down. The record is decoded by a direct parser for what Put writes, with
-// encoding/json as the fallback for anything else. There is deliberately no
-// in-process cache in front of it: invalidating such a cache over pub/sub
-// is fire-and-forget, so a logout on one replica could still be honoured
-// from another replica's cache until the message arrives (or forever, if
-// that replica's subscription had silently dropped), and the design
-// promises that a logout on one replica is a logout on all at once.
+// encoding/json as the fallback for anything else.
+//
+// Local cache (Options.LocalCache, on by default in the gateway, not with
+// Cluster): each replica may keep recently read records in memory. Pub/sub
+// invalidation alone is fire-and-forget (a logout on one replica could be
+// honoured from another's cache until the message arrived, or forever if
+// that replica's subscription had silently died), and the design promises
+// that a logout on one replica is a logout on all at once. So the scripts
+// that replace or delete a record publish its key in the same atomic step,
+// and a cached record is only used after a read barrier: a PING on the
+// subscription connection, sent after the read began, whose PONG Redis
+// sends only after every message published before the PING. A logout
+// whose response has left its replica has therefore reached every cache
+// before any later request is answered from it. Requests that arrive
+// together share one PING. No PONG in time, a failed PING or an
+// unconfirmed subscription flush the cache and send reads to Redis until a
+// new subscription is confirmed. See cache.go.
 //
 // Every Redis failure is returned wrapped so that
 // errors.Is(err, session.ErrUnavailable) holds; callers fail closed. Only an

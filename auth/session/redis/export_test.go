@@ -45,3 +45,6 @@ func DecodesDirectly(data string) bool {
 
 // HasLocalCache reports whether the store has a local cache.
 func (s *Store) HasLocalCache() bool { return s.cache != nil }
+
+// CopySession is copySession.
+var CopySession = copySession

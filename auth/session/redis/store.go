@@ -248,7 +248,9 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 			return nil, wrap("get", err)
 		}
 		if e != nil && servable(e, nowMs) {
-			return s.decoded(e.data, id, now)
+			out := copySession(e.sess)
+			out.ID, out.LastSeen = id, now
+			return out, nil
 		}
 		epoch = ep
 	}
@@ -265,9 +267,26 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 	}
 	out, err := s.decoded(e.data, id, now)
 	if err == nil && s.cache != nil {
+		// The cache keeps a copy of its own without the ID (the caller may
+		// change what it got), and hands out copies of it.
+		e.sess = copySession(out)
+		e.sess.ID = ""
 		s.cache.fill(key, e, epoch)
 	}
 	return out, err
+}
+
+// copySession returns a copy of s that shares nothing mutable with it.
+// TestCopySessionSharesNothing fails when a field is added that this
+// does not copy deeply.
+func copySession(s *session.Session) *session.Session {
+	c := *s
+	c.Identity.Roles = slices.Clone(s.Identity.Roles)
+	if s.ActingFor != nil {
+		a := *s.ActingFor
+		c.ActingFor = &a
+	}
+	return &c
 }
 
 // servable reports whether a cached record can answer a Get at nowMs
