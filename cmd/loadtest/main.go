@@ -18,6 +18,11 @@
 // guard, the signed assertion, the proxy hop and the module's verification.
 // The login itself is not measured.
 //
+// Without an assertion (the bare proxy's requests) the module fills its
+// page with stand-ins of the same size, so both paths make it render and
+// send the same bytes. With -cpuprofile, every sample carries the label
+// part=load generator|gateway|module|bare proxy (go tool pprof -tags).
+//
 // The same closed-loop load (N workers on keep-alive connections) is driven
 // at the gateway and the bare proxy in alternating runs, each after a
 // warm-up that is not counted. Every response must be 200 with the module's
