@@ -63,7 +63,7 @@ func TestBrowserContactCentreActsForCitizen(t *testing.T) {
 		t.Errorf("search page banner %q", s)
 	}
 
-	b.do("end acting", click("#end-acting"), visible("#pnr"))
+	b.clickAndLoad("end acting", "#end-acting", visible("#pnr"))
 	n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#actingfor").length`))
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,8 @@ func TestBrowserContactCentreFilesForCitizen(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#f-fran"), today),
 		click("#omfattning-heldag"), click("#orsak-illness"), click("#submit"), visible("#casenumber"))
 	number := schoolabsenceNumber(b)
-	b.do("end acting", chromedp.Navigate(g.URL+"/kontaktcenter/"), visible("#end-acting"), click("#end-acting"), visible("#pnr"))
+	b.do("back to the search page", chromedp.Navigate(g.URL+"/kontaktcenter/"), visible("#end-acting"))
+	b.clickAndLoad("end acting", "#end-acting", visible("#pnr"))
 	b.do("log out the agent", click("#logout"), visible("#loggedout"))
 
 	// The school sees it, with the channel.

@@ -178,6 +178,31 @@ func (b *browser) attr(sel, name string) string {
 	return r.Value
 }
 
+// clickAndLoad clicks sel and waits until the browser shows the next
+// document, then runs then. For a page whose successor has the same
+// elements (visible(...) would be satisfied by the old page at once).
+func (b *browser) clickAndLoad(what, sel string, then ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.__cgOld = true`)); err != nil {
+		b.t.Fatalf("%s: marking the page: %v", what, err)
+	}
+	b.do(what, click(sel))
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		// Evaluating fails while the old document is being replaced.
+		fresh, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.__cgOld === undefined && document.readyState === "complete"`))
+		if err == nil && fresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s: no new page after clicking %s\ngateway log:\n%s", what, sel, b.g.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(then) > 0 {
+		b.do(what, then...)
+	}
+}
+
 func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)
 }
