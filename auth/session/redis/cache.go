@@ -346,6 +346,13 @@ func (c *localCache) subscribe() {
 	for c.ctx.Err() == nil {
 		ps := c.client.Subscribe(c.ctx, c.channel)
 		c.mu.Lock()
+		if c.ctx.Err() != nil {
+			// close ran before ps was known to it: Receive would block
+			// for ever (it does not watch its context), so close ps here.
+			c.mu.Unlock()
+			_ = ps.Close()
+			return
+		}
 		c.ps, c.psSince = ps, time.Now()
 		c.mu.Unlock()
 		if c.receive(ps) {

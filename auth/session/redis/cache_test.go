@@ -472,3 +472,27 @@ func TestCopySessionSharesNothing(t *testing.T) {
 	}
 	walk("Session", reflect.ValueOf(s).Elem(), reflect.ValueOf(c).Elem())
 }
+
+// TestCacheCloseRightAfterNew: a store closed at once (the gateway closes
+// it when a later start-up step fails) must not hang in Close, whatever
+// point its subscription had reached.
+func TestCacheCloseRightAfterNew(t *testing.T) {
+	c := testClient(t)
+	prefix := testPrefix(t, c)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			st := redisstore.New(c, redisstore.Options{Prefix: prefix, LocalCache: 10})
+			if i%2 == 1 {
+				time.Sleep(time.Duration(i%7) * 100 * time.Microsecond)
+			}
+			st.Close()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close hung")
+	}
+}
