@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/civicgate/civicgate/auth"
 )
 
@@ -41,8 +43,10 @@ type HTTPConfig struct {
 	ClientCertFile string `yaml:"client_cert_file"`
 	ClientKeyFile  string `yaml:"client_key_file"`
 	// TokenFile is a file holding a bearer token sent in the Authorization
-	// header of every request. Optional. It is read at start-up: restart
-	// to rotate it.
+	// header of every request. Optional. It must be readable at start-up;
+	// afterwards a changed file is picked up within 30 seconds, and at once
+	// after the register answers 401, so the token can be rotated without a
+	// restart.
 	TokenFile string `yaml:"token_file"`
 	// CacheTTL is how long an answer without protected persons is reused.
 	// It also bounds how long a person who has just become protected may
@@ -143,14 +147,84 @@ type HTTPOptions struct {
 // it: it applies the package's protection rule to every answer, and never
 // caches an answer that holds a protected person.
 type HTTP struct {
-	base   string
-	client *http.Client
-	token  string
-	ttl    time.Duration
-	now    func() time.Time
+	base    string
+	client  *http.Client
+	ttl     time.Duration
+	timeout time.Duration
+	now     func() time.Time
+	token   *tokenFile // nil: no bearer token
+	// flight makes concurrent identical lookups (a class list opened by
+	// several teachers, a page with several requests) share one call.
+	flight singleflight.Group
 
 	mu    sync.Mutex
 	cache map[string]cacheEntry
+}
+
+// tokenFile is the bearer token, re-read when its file changes (a rotated
+// Kubernetes secret or projected token): at most every tokenRecheck, and
+// on the next request after the service answered 401. A file that has
+// gone or is empty keeps the last good token; the service's 401 says when
+// that is no longer good enough.
+type tokenFile struct {
+	path string
+
+	mu      sync.Mutex
+	token   string
+	modTime time.Time
+	size    int64
+	checked time.Time
+}
+
+// tokenRecheck is how often the token file's modification time is looked at.
+const tokenRecheck = 30 * time.Second
+
+func readTokenFile(path string) (*tokenFile, error) {
+	t := &tokenFile{path: path}
+	if err := t.reload(time.Now()); err != nil {
+		return nil, err
+	}
+	if t.token == "" {
+		return nil, errors.New("the file is empty")
+	}
+	return t, nil
+}
+
+// reload reads the file if it changed since the last read.
+func (t *tokenFile) reload(now time.Time) error {
+	t.checked = now
+	fi, err := os.Stat(t.path)
+	if err != nil {
+		return err
+	}
+	if t.token != "" && fi.ModTime().Equal(t.modTime) && fi.Size() == t.size {
+		return nil
+	}
+	b, err := os.ReadFile(t.path)
+	if err != nil {
+		return err
+	}
+	if tok := string(bytes.TrimSpace(b)); tok != "" {
+		t.token, t.modTime, t.size = tok, fi.ModTime(), fi.Size()
+	}
+	return nil
+}
+
+// get returns the current token, re-reading the file when it is due.
+func (t *tokenFile) get(now time.Time) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Sub(t.checked) >= tokenRecheck || now.Before(t.checked) {
+		_ = t.reload(now) // on failure the last good token stays
+	}
+	return t.token
+}
+
+// refused makes the next get look at the file again.
+func (t *tokenFile) refused() {
+	t.mu.Lock()
+	t.checked = time.Time{}
+	t.mu.Unlock()
 }
 
 var _ Register = (*HTTP)(nil)
@@ -183,20 +257,20 @@ func NewHTTP(cfg HTTPConfig, opts HTTPOptions) (*HTTP, error) {
 	if h.ttl == 0 {
 		h.ttl = DefaultCacheTTL
 	}
+	h.timeout = cfg.Timeout
+	if h.timeout == 0 {
+		h.timeout = DefaultHTTPTimeout
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}
 	var errs []error
 	if cfg.TokenFile != "" {
-		b, err := os.ReadFile(cfg.TokenFile)
-		switch {
-		case err != nil:
+		t, err := readTokenFile(cfg.TokenFile)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("token_file: %w", err))
-		case len(bytes.TrimSpace(b)) == 0:
-			errs = append(errs, errors.New("token_file: the file is empty"))
-		default:
-			h.token = string(bytes.TrimSpace(b))
 		}
+		h.token = t
 	}
 	if h.client == nil {
 		tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -273,13 +347,31 @@ func (h *HTTP) lookup(ctx context.Context, op, pnr string) ([]Person, error) {
 	if ps, ok := h.cached(key); ok {
 		return ps, nil
 	}
-	ps, err := h.fetch(ctx, op, pnr)
-	if err != nil {
-		return nil, err
+	// One call for everyone asking the same now. It runs without the first
+	// caller's cancellation (a caller that gives up must not fail the
+	// others), bounded by the configured timeout; each caller still stops
+	// waiting at its own deadline.
+	ch := h.flight.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
+		defer cancel()
+		ps, err := h.fetch(fctx, op, pnr)
+		if err != nil {
+			return nil, err
+		}
+		ps = minimiseAll(ps)
+		h.store(key, ps)
+		return ps, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		// Every caller gets a copy of its own.
+		return cloneAll(r.Val.([]Person)), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("population: %s: %w: %w", op, ErrUnavailable, ctx.Err())
 	}
-	ps = minimiseAll(ps)
-	h.store(key, ps)
-	return ps, nil
 }
 
 func (h *HTTP) fetch(ctx context.Context, op, pnr string) ([]Person, error) {
@@ -293,8 +385,8 @@ func (h *HTTP) fetch(ctx context.Context, op, pnr string) ([]Person, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	if h.token != "" {
-		req.Header.Set("Authorization", "Bearer "+h.token)
+	if h.token != nil {
+		req.Header.Set("Authorization", "Bearer "+h.token.get(h.now()))
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -311,6 +403,9 @@ func (h *HTTP) fetch(ctx context.Context, op, pnr string) ([]Person, error) {
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("population: %s: %w", op, ErrNotFound)
+	case resp.StatusCode == http.StatusUnauthorized && h.token != nil:
+		h.token.refused()
+		return nil, fail("status 401: the token was refused (token_file is read again on the next request)")
 	case resp.StatusCode != http.StatusOK:
 		return nil, fail("status %d", resp.StatusCode)
 	}

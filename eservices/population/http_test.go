@@ -436,3 +436,125 @@ func lookupChildren(pnr string) func(*HTTP) error {
 func lookupGuardians(pnr string) func(*HTTP) error {
 	return func(h *HTTP) error { _, err := h.Guardians(context.Background(), pnr); return err }
 }
+
+// TestHTTPTokenRotation: a rotated token file is picked up within
+// tokenRecheck, at once after the service refuses the old token with 401,
+// and a file that went away keeps the last good token.
+func TestHTTPTokenRotation(t *testing.T) {
+	up := newUpstream(t, Default())
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	write := func(s string, mod time.Time) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(s+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Distinct modification times, whatever the file system's resolution.
+		if err := os.Chtimes(file, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Now()
+	write("first", base)
+	now := base
+	h, err := NewHTTP(HTTPConfig{URL: up.srv.URL + "/api", TokenFile: file, CacheTTL: -1}, HTTPOptions{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sent := func() string {
+		t.Helper()
+		_, _ = h.Person(ctx, tian)
+		s, _ := up.lastAuth.Load().(string)
+		return s
+	}
+	if got := sent(); got != "Bearer first" {
+		t.Fatalf("sent %q", got)
+	}
+	write("second", base.Add(time.Minute))
+	if got := sent(); got != "Bearer first" {
+		t.Fatalf("re-read before tokenRecheck: sent %q", got)
+	}
+	now = now.Add(tokenRecheck)
+	if got := sent(); got != "Bearer second" {
+		t.Fatalf("after tokenRecheck: sent %q, want the rotated token", got)
+	}
+
+	// The service refuses the token: the next request reads the file again.
+	write("third", base.Add(2*time.Minute))
+	up.answer(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
+	if _, err := h.Person(ctx, tian); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("401: %v", err)
+	}
+	up.override.Store(nil)
+	if got := sent(); got != "Bearer third" {
+		t.Fatalf("after a 401: sent %q, want the token read again", got)
+	}
+
+	// Gone or empty: the last good token stays.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(tokenRecheck)
+	if got := sent(); got != "Bearer third" {
+		t.Fatalf("file gone: sent %q", got)
+	}
+	write("", base.Add(3*time.Minute))
+	now = now.Add(tokenRecheck)
+	if got := sent(); got != "Bearer third" {
+		t.Fatalf("file empty: sent %q", got)
+	}
+}
+
+// TestHTTPSingleFlight: concurrent identical lookups make one call to the
+// register; each caller gets its own copy; a caller that gives up does not
+// fail the others.
+func TestHTTPSingleFlight(t *testing.T) {
+	up := newUpstream(t, Default())
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 16)
+	up.answer(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		serveFile(w, r, Default())
+	})
+	h := up.client(t, HTTPConfig{CacheTTL: -1})
+	const n = 8
+	results := make(chan Person, n)
+	errs := make(chan error, n+1)
+	ctx := context.Background()
+	for range n {
+		go func() {
+			p, err := h.Person(ctx, tian)
+			errs <- err
+			results <- p
+		}()
+	}
+	// One that gives up early.
+	short, cancel := context.WithCancel(ctx)
+	go func() {
+		_, err := h.Person(short, tian)
+		errs <- err
+	}()
+	<-arrived
+	time.Sleep(50 * time.Millisecond) // let every caller join the flight
+	cancel()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller that gave up: %v", err)
+	}
+	close(release)
+	var got []Person
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("a waiting caller failed: %v", err)
+		}
+		got = append(got, <-results)
+	}
+	if hits := up.hits.Load(); hits != 1 {
+		t.Fatalf("%d register calls for %d identical concurrent lookups, want 1", hits, n+1)
+	}
+	got[0].Address.City = "changed"
+	if got[1].Address.City == "changed" {
+		t.Fatal("callers share one answer")
+	}
+}
