@@ -48,7 +48,16 @@ func Mask(s string) string {
 	if !hasDigitRun(s, 10) {
 		return s
 	}
-	return pnrLike.ReplaceAllString(s, "${1}${2}-XXXX${4}")
+	// The pattern consumes the character after a number, which a second
+	// number right behind it needs as its start: repeat until nothing is
+	// left (each pass masks at least one number, so this ends).
+	for {
+		m := pnrLike.ReplaceAllString(s, "${1}${2}-XXXX${4}")
+		if m == s {
+			return m
+		}
+		s = m
+	}
 }
 
 func hasDigitRun(s string, n int) bool {

@@ -15,6 +15,10 @@ func TestMask(t *testing.T) {
 		"8107249289":                  "810724-XXXX",
 		"order 12345":                 "order 12345",
 		"2026-11-24T21:00:00Z":        "2026-11-24T21:00:00Z",
+		// Numbers right behind each other, one separator between them.
+		"/e/x/198107249289/195006262546":         "/e/x/19810724-XXXX/19500626-XXXX",
+		"198107249289,195006262546,201701102384": "19810724-XXXX,19500626-XXXX,20170110-XXXX",
+		"persons 198107249289 195006262546 end":  "persons 19810724-XXXX 19500626-XXXX end",
 	}
 	for in, want := range tests {
 		if got := Mask(in); got != want {

@@ -38,7 +38,7 @@ func Request(ctx context.Context, log *slog.Logger, l RequestLine) {
 	bp := linePool.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, `{"time":"`...)
-	b = time.Now().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = time.Now().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"`...)
 	b = append(b, level.String()...)
 	b = append(b, `","msg":"request","request_id":`...)
@@ -57,8 +57,10 @@ func Request(ctx context.Context, log *slog.Logger, l RequestLine) {
 	b = appendString(b, Mask(l.Client))
 	b = append(b, "}\n"...)
 	_, _ = r.lines.Write(b)
-	*bp = b
-	linePool.Put(bp)
+	if cap(b) <= 16<<10 { // a huge line's buffer is not kept
+		*bp = b
+		linePool.Put(bp)
+	}
 }
 
 func (l RequestLine) attrs() []slog.Attr {
@@ -75,9 +77,9 @@ func (l RequestLine) attrs() []slog.Attr {
 
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// appendString appends s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced, and <, >, & escaped as
-// encoding/json and slog do.
+// appendString appends s as a JSON string exactly as slog's JSON handler
+// does: quotes, backslashes and control characters escaped, invalid UTF-8
+// replaced, U+2028 and U+2029 escaped, and <, > and & left alone.
 func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
@@ -93,7 +95,7 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case c == '\t':
 				b = append(b, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
+			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			default:
 				b = append(b, c)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +31,18 @@ func TestRequestLineIsSlogs(t *testing.T) {
 		got, want := decode(t, fast.Bytes()), decode(t, slow.Bytes())
 		for _, m := range []map[string]any{got, want} {
 			ts, _ := m["time"].(string)
-			if _, err := time.Parse(time.RFC3339, ts); err != nil {
+			if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
 				t.Errorf("time %q: %v", ts, err)
 			}
 			delete(m, "time")
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("hand-written line\n%v\nslog's line\n%v", got, want)
+		}
+		// Byte for byte, but for the time.
+		stamp := regexp.MustCompile(`^\{"time":"[^"]*"`)
+		if a, b := stamp.ReplaceAllString(fast.String(), "T"), stamp.ReplaceAllString(slow.String(), "T"); a != b {
+			t.Errorf("hand-written line\n%s\nslog's line\n%s", a, b)
 		}
 		if strings.Contains(fast.String(), "9289") {
 			t.Errorf("personnummer in the access log: %s", fast.String())
