@@ -21,18 +21,25 @@ import (
 // (Redis runs a script as one command), and every cache is subscribed to it.
 //
 // Read barrier: pub/sub alone is fire-and-forget: a message may still be on
-// its way when the next request arrives, and a subscription may be dead
-// without anyone noticing. So before a cached record is used, the cache
-// sends a PING on its subscription connection (carrying a sequence number)
-// and waits for the matching PONG. Redis answers commands of one connection
-// in order and writes a published message to the subscribers' connections
-// before it replies to the PUBLISH (here: to the script that deleted the
-// session, and so before the logout's response left its replica), so when
-// the PONG for a PING sent after this request began has been read, every
-// invalidation published before the request began has been read and
-// applied. One PING serves every request that arrived while the previous
-// one was in flight, so under load the cost of a round trip is shared by
-// many requests (a read-index barrier, as in Raft).
+// its way when the next request arrives, and a subscription may be dead, or
+// on the wrong server, without anyone noticing. So before a cached record
+// is used, the cache publishes a sequence number on a channel of its own,
+// through the store's client (so it runs on the server the writes run on),
+// and waits until that message arrives on its subscription. Redis writes
+// published messages to a subscriber's connection in the order the
+// PUBLISHes ran, and a logout's message was written before the script that
+// deleted the session replied (so before the logout's response left its
+// replica); so when the barrier message published after this request began
+// has been read, every invalidation published before the request began has
+// been read and applied. A PUBLISH that reaches no subscriber means the
+// subscription is elsewhere (after a Sentinel failover go-redis moves the
+// client's connections to the new master, not its subscriptions): it is
+// made again. One barrier serves every request that arrived while the
+// previous one was in flight, so under load the cost of a round trip is
+// shared by many requests (a read-index barrier, as in Raft).
+//
+// ACL: the Redis user needs to publish and subscribe to the channels
+// <prefix>invalidate and <prefix>invalidate:* (&<prefix>invalidate*).
 //
 // Failure: the cache serves nothing unless its subscription is confirmed.
 // A PONG overdue by Timeout, a failed PING or a broken connection flushes
@@ -56,8 +63,8 @@ type cacheEntry struct {
 	born    time.Time
 }
 
-// barrier is one PING on the subscription connection and the requests
-// waiting for its PONG.
+// barrier is one barrier message and the requests waiting for it to come
+// back on the subscription (called PING and PONG below).
 type barrier struct {
 	done    chan struct{}
 	waiters int
@@ -72,8 +79,10 @@ type CacheStats struct {
 }
 
 type localCache struct {
-	client    *redis.Client
-	channel   string
+	pub       redis.UniversalClient // the store's client: barrier messages go where the writes go
+	sub       *redis.Client         // for the subscription (the same client, but in tests)
+	channel   string                // invalidations, shared by every replica
+	barrierCh string                // this cache's own barrier messages
 	max       int
 	timeout   time.Duration
 	maxAge    time.Duration
@@ -98,10 +107,11 @@ type localCache struct {
 	done   sync.WaitGroup
 }
 
-func newLocalCache(client *redis.Client, channel string, max int, timeout, maxAge time.Duration) *localCache {
+func newLocalCache(pub redis.UniversalClient, sub *redis.Client, channel string, max int, timeout, maxAge time.Duration) *localCache {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &localCache{
-		client: client, channel: channel, max: max, timeout: timeout, maxAge: maxAge,
+		pub: pub, sub: sub, channel: channel, barrierCh: channel + ":" + session.NewID()[:16],
+		max: max, timeout: timeout, maxAge: maxAge,
 		keepalive: time.Second,
 		entries:   make(map[string]*cacheEntry),
 		ctx:       ctx, cancel: cancel,
@@ -265,11 +275,19 @@ func (c *localCache) deferred() {
 	}
 }
 
+// ping publishes barrier seq on this cache's own channel, through the
+// store's client, so it reaches Redis the way writes do: on the server the
+// logouts' scripts ran on. Redis delivers it to the subscription after
+// every invalidation published before it. Nobody receiving it means the
+// subscription is not on that server (a Sentinel failover moves the
+// store's connections to the new master but leaves subscriptions where
+// they were): the subscription is failed and made again.
 func (c *localCache) ping(ps *redis.PubSub, seq uint64) {
 	c.pings.Add(1)
-	// No deadline of its own: the client's write timeout bounds the write,
-	// and watch bounds the wait for the PONG.
-	if err := ps.Ping(c.ctx, strconv.FormatUint(seq, 10)); err != nil {
+	// No deadline of its own: the client's timeouts bound the command, and
+	// watch bounds the wait for the message.
+	n, err := c.pub.Publish(c.ctx, c.barrierCh, strconv.FormatUint(seq, 10)).Result()
+	if err != nil || n == 0 {
 		c.fail(ps)
 	}
 }
@@ -299,7 +317,8 @@ func (c *localCache) pong(ps *redis.PubSub, payload string) {
 	next, nseq := c.promoteLocked()
 	c.mu.Unlock()
 	if next != nil {
-		c.ping(next, nseq)
+		// Not here: this is the goroutine that reads the subscription.
+		go c.ping(next, nseq)
 	}
 }
 
@@ -344,7 +363,7 @@ func (c *localCache) subscribe() {
 	defer c.done.Done()
 	wait := 50 * time.Millisecond
 	for c.ctx.Err() == nil {
-		ps := c.client.Subscribe(c.ctx, c.channel)
+		ps := c.sub.Subscribe(c.ctx, c.channel, c.barrierCh)
 		c.mu.Lock()
 		if c.ctx.Err() != nil {
 			// close ran before ps was known to it: Receive would block
@@ -383,25 +402,29 @@ func (c *localCache) receive(ps *redis.PubSub) (confirmed bool) {
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Channel != c.channel {
+			if m.Channel != c.channel && m.Channel != c.barrierCh {
 				continue
 			}
 			if m.Kind != "subscribe" {
 				return confirmed
 			}
-			confirmed = true
 			c.mu.Lock()
 			if c.ps == ps {
 				// Messages published while there was no subscription are
-				// lost: start from nothing.
+				// lost: start from nothing. Used once both channels are.
 				c.flushLocked()
-				c.live = true
+				if m.Count == 2 {
+					confirmed = true
+					c.live = true
+				}
 			}
 			c.mu.Unlock()
 		case *redis.Message:
-			c.invalidate(m.Payload)
-		case *redis.Pong:
-			c.pong(ps, m.Payload)
+			if m.Channel == c.barrierCh {
+				c.pong(ps, m.Payload)
+			} else {
+				c.invalidate(m.Payload)
+			}
 		}
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -494,5 +497,126 @@ func TestCacheCloseRightAfterNew(t *testing.T) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("Close hung")
+	}
+}
+
+// TestCacheSubscriptionOnAnotherServer: B's subscription is on a Redis
+// other than the one its writes and reads go to, as it is after a Sentinel
+// failover (go-redis moves a client's connections to the new master, not
+// its subscriptions). B must never serve from its cache then: a session
+// ended on A is refused by B at once.
+func TestCacheSubscriptionOnAnotherServer(t *testing.T) {
+	other := startRedisServer(t)
+	main := testClient(t)
+	prefix := testPrefix(t, main)
+	clock := sessiontest.NewClock(time.Now())
+	opts := redisstore.Options{Prefix: prefix, Now: clock.Now, LocalCache: 100, CacheTimeout: 100 * time.Millisecond}
+	a := redisstore.New(main, opts)
+	b := redisstore.NewWithSubscriber(main, other, opts)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	ctx := context.Background()
+	for i := range 20 {
+		s := citizenSession(clock.Now(), "198107249289", "", time.Hour, 8*time.Hour)
+		if err := a.Put(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if got, err := b.Get(ctx, s.ID); err != nil || got.CSRF != s.CSRF {
+				t.Fatalf("Get on B: %v", err)
+			}
+		}
+		if err := a.Delete(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Get(ctx, s.ID); !errors.Is(err, session.ErrNotFound) {
+			t.Fatalf("round %d: B served a session ended on A from a cache subscribed elsewhere: (%v, %v)", i, got != nil, err)
+		}
+		time.Sleep(5 * time.Millisecond) // let B subscribe again in between
+	}
+	if st := b.CacheStats(); st.Hits != 0 || st.Fallbacks == 0 {
+		t.Fatalf("stats %+v: want no hits and some fallbacks", st)
+	}
+}
+
+// startRedisServer runs a redis-server of its own on a free port for the
+// test and returns a client of it.
+func startRedisServer(t *testing.T) *redis.Client {
+	t.Helper()
+	if os.Getenv("CIVICGATE_NO_REDIS") == "1" {
+		t.Skip("CIVICGATE_NO_REDIS=1")
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is not installed: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port})
+	t.Cleanup(func() { c.Close() })
+	for deadline := time.Now().Add(5 * time.Second); c.Ping(context.Background()).Err() != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the extra redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c
+}
+
+// TestPublishNeedsChannelRight: with a Redis user that may not publish on
+// the invalidation channels, readiness says so, and a login or logout fails
+// without writing anything (the PUBLISH runs first in each script).
+func TestPublishNeedsChannelRight(t *testing.T) {
+	admin := startRedisServer(t)
+	ctx := context.Background()
+	for _, cmd := range [][]any{
+		{"ACL", "SETUSER", "nochan", "on", ">pw", "~*", "+@all", "resetchannels"},
+		{"ACL", "SETUSER", "withchan", "on", ">pw", "~*", "+@all", "resetchannels", "&cg:invalidate*"},
+	} {
+		if err := admin.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user := func(name string) *redisstore.Store {
+		c := redis.NewClient(&redis.Options{Addr: admin.Options().Addr, Username: name, Password: "pw"})
+		t.Cleanup(func() { c.Close() })
+		return redisstore.New(c, redisstore.Options{})
+	}
+	s := citizenSession(time.Now(), "198107249289", "sid-acl", time.Hour, 8*time.Hour)
+
+	denied := user("nochan")
+	if err := denied.Ping(ctx); err == nil || !strings.Contains(err.Error(), "ACL") {
+		t.Errorf("readiness with a user that cannot publish: %v", err)
+	}
+	if err := denied.Put(ctx, s); err == nil {
+		t.Fatal("Put succeeded without the right to publish its invalidation")
+	}
+	if n, err := admin.Exists(ctx, "cg:s:"+session.HashID(s.ID)).Result(); err != nil || n != 0 {
+		t.Fatalf("a refused Put left the session written (%d, %v)", n, err)
+	}
+
+	allowed := user("withchan")
+	if err := allowed.Ping(ctx); err != nil {
+		t.Fatalf("readiness with the channel right: %v", err)
+	}
+	if err := allowed.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := denied.Delete(ctx, s.ID); err == nil {
+		t.Fatal("Delete succeeded without the right to publish its invalidation")
+	}
+	if _, err := allowed.Get(ctx, s.ID); err != nil {
+		t.Fatalf("a refused Delete removed the session anyway: %v", err)
+	}
+	if err := allowed.Delete(ctx, s.ID); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/civicgate/civicgate/auth/session"
 )
 
@@ -48,3 +50,11 @@ func (s *Store) HasLocalCache() bool { return s.cache != nil }
 
 // CopySession is copySession.
 var CopySession = copySession
+
+// NewWithSubscriber is New with a local cache whose subscription uses sub
+// instead of client, as a subscription left on another server would.
+func NewWithSubscriber(client redis.UniversalClient, sub *redis.Client, opts Options) *Store {
+	s := New(client, Options{Prefix: opts.Prefix, Now: opts.Now})
+	s.startCache(client, sub, opts)
+	return s
+}

@@ -80,16 +80,21 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		s.channel = s.prefix + "invalidate"
 	}
 	if single, ok := client.(*redis.Client); ok && opts.LocalCache > 0 {
-		timeout, maxAge := opts.CacheTimeout, opts.CacheMaxAge
-		if timeout <= 0 {
-			timeout = 250 * time.Millisecond
-		}
-		if maxAge <= 0 {
-			maxAge = time.Minute
-		}
-		s.cache = newLocalCache(single, s.channel, opts.LocalCache, timeout, maxAge)
+		s.startCache(client, single, opts)
 	}
 	return s
+}
+
+// startCache starts the local cache with sub for its subscription.
+func (s *Store) startCache(pub redis.UniversalClient, sub *redis.Client, opts Options) {
+	timeout, maxAge := opts.CacheTimeout, opts.CacheMaxAge
+	if timeout <= 0 {
+		timeout = 250 * time.Millisecond
+	}
+	if maxAge <= 0 {
+		maxAge = time.Minute
+	}
+	s.cache = newLocalCache(pub, sub, s.channel, opts.LocalCache, timeout, maxAge)
 }
 
 // Close stops the local cache's subscription, if there is one. The client
@@ -113,6 +118,13 @@ func (s *Store) CacheStats() CacheStats {
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return wrap("ping", err)
+	}
+	// Logins and logouts publish invalidations; a Redis user without the
+	// right would see every one of them fail.
+	if s.channel != "" {
+		if err := s.c.Publish(ctx, s.channel+":ready", "").Err(); err != nil {
+			return fmt.Errorf("redisstore: ping: cannot publish on %s* (ACL?): %w: %w", s.channel, session.ErrUnavailable, err)
+		}
 	}
 	return nil
 }
@@ -170,7 +182,9 @@ return v
 
 // luaPublish tells the local caches (channel ARGV[n], empty: none) that
 // KEYS[1] changed; inside a script, so no reader can see the change before
-// the message is on its way to every subscriber.
+// the message is on its way to every subscriber. It comes before the
+// script's writes: a script is not rolled back, so a PUBLISH the Redis
+// user may not do (ACL) must fail before anything is written.
 func luaPublish(n int) string {
 	a := "ARGV[" + strconv.Itoa(n) + "]"
 	return "if " + a + " ~= '' then redis.call('PUBLISH', " + a + ", KEYS[1]) end\n"
@@ -178,19 +192,16 @@ func luaPublish(n int) string {
 
 // putScript replaces the whole record: no field of an earlier session with
 // the same ID survives.
-var putScript = newScript(`
+var putScript = newScript(luaPublish(8) + `
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'x', ARGV[2], 'i', ARGV[3], 'l', ARGV[4], 'p', ARGV[5], 'k', ARGV[6])
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
-` + luaPublish(8) + `
 return 1
 `)
 
 // delScript deletes a session record and returns how many keys went.
-var delScript = newScript(`
-local n = redis.call('DEL', KEYS[1])
-` + luaPublish(1) + `
-return n
+var delScript = newScript(luaPublish(1) + `
+return redis.call('DEL', KEYS[1])
 `)
 
 // indexAddScript adds a member to an index set and makes the set live at
@@ -211,8 +222,8 @@ var deleteIfScript = newScript(luaDead + `
 local v = redis.call('HMGET', KEYS[1], ARGV[1], 'x', 'i', 'l')
 if not v[1] then return 0 end
 if v[1] ~= ARGV[2] then return -1 end
-redis.call('DEL', KEYS[1])
 ` + luaPublish(4) + `
+redis.call('DEL', KEYS[1])
 if dead(tonumber(ARGV[3]), v[2], v[3], v[4]) then return 0 end
 return 1
 `)
