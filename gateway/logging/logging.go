@@ -6,6 +6,7 @@ package logging
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
@@ -151,6 +152,11 @@ func maskAttr(a slog.Attr) slog.Attr {
 	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
 			return slog.String(a.Key, Mask(err.Error()))
+		}
+		// Any other value (a struct, a slice, a map) is written as the
+		// handler likes unless it might hold a number: then as masked text.
+		if s := fmt.Sprintf("%+v", v.Any()); hasDigitRun(s, 10) {
+			return slog.String(a.Key, Mask(s))
 		}
 		return a
 	}

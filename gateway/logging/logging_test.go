@@ -41,3 +41,25 @@ func TestLoggerMasksEverywhere(t *testing.T) {
 		t.Fatalf("masked form missing: %s", out)
 	}
 }
+
+// TestLoggerMasksAnyValues: a struct, slice or map logged with slog.Any is
+// masked too.
+func TestLoggerMasksAnyValues(t *testing.T) {
+	var buf bytes.Buffer
+	log := New(&buf, "json", "debug")
+	type person struct{ PNR, Name string }
+	log.Info("values",
+		"struct", person{PNR: "198107249289", Name: "Tolvan"},
+		"slice", []string{"195006262546"},
+		"map", map[string]int64{"n": 201701102384},
+		"plain", []int{1, 2, 3})
+	out := buf.String()
+	for _, p := range []string{"198107249289", "195006262546", "201701102384"} {
+		if strings.Contains(out, p) {
+			t.Errorf("%s in clear: %s", p, out)
+		}
+	}
+	if !strings.Contains(out, `"plain":[1,2,3]`) {
+		t.Errorf("a value without numbers is not written as before: %s", out)
+	}
+}

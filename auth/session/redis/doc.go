@@ -54,14 +54,16 @@
 // that replica's subscription had silently died), and the design promises
 // that a logout on one replica is a logout on all at once. So the scripts
 // that replace or delete a record publish its key in the same atomic step,
-// and a cached record is only used after a read barrier: a PING on the
-// subscription connection, sent after the read began, whose PONG Redis
-// sends only after every message published before the PING. A logout
-// whose response has left its replica has therefore reached every cache
-// before any later request is answered from it. Requests that arrive
-// together share one PING. No PONG in time, a failed PING or an
-// unconfirmed subscription flush the cache and send reads to Redis until a
-// new subscription is confirmed. See cache.go.
+// and a cached record is only used after a read barrier: a message the
+// cache publishes, after the read began, through the store's client (so on
+// the server the writes go to) on a channel of its own, and waits to
+// receive on its subscription; Redis delivers it only after every message
+// published before it. A logout whose response has left its replica has
+// therefore reached every cache before any later request is answered from
+// it. Requests that arrive together share one barrier. A barrier that does
+// not come back in time (the subscription broke, stalled or is on another
+// server), or an unconfirmed subscription, flush the cache and send reads
+// to Redis until a new subscription is confirmed. See cache.go.
 //
 // Every Redis failure is returned wrapped so that
 // errors.Is(err, session.ErrUnavailable) holds; callers fail closed. Only an
