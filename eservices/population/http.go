@@ -223,7 +223,9 @@ func (t *tokenFile) get(now time.Time) string {
 // refused makes the next get look at the file again.
 func (t *tokenFile) refused() {
 	t.mu.Lock()
-	t.checked = time.Time{}
+	// Forget what was read too: a rotated file may have the same size and,
+	// on a coarse file system, the same modification time.
+	t.checked, t.modTime, t.size = time.Time{}, time.Time{}, -1
 	t.mu.Unlock()
 }
 

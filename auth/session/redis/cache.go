@@ -82,7 +82,6 @@ type localCache struct {
 	pub       redis.UniversalClient // the store's client: barrier messages go where the writes go
 	sub       *redis.Client         // for the subscription (the same client, but in tests)
 	channel   string                // invalidations, shared by every replica
-	barrierCh string                // this cache's own barrier messages
 	max       int
 	timeout   time.Duration
 	maxAge    time.Duration
@@ -93,6 +92,7 @@ type localCache struct {
 	epoch    uint64
 	live     bool // subscribed, confirmed by Redis, and no PING overdue
 	ps       *redis.PubSub
+	psCh     string    // ps's own barrier channel, new with every subscription
 	psSince  time.Time // when ps was made
 	next     *barrier  // requests waiting for a PING not sent yet
 	inflight *barrier  // the PING sent, waiting for its PONG
@@ -110,7 +110,7 @@ type localCache struct {
 func newLocalCache(pub redis.UniversalClient, sub *redis.Client, channel string, max int, timeout, maxAge time.Duration) *localCache {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &localCache{
-		pub: pub, sub: sub, channel: channel, barrierCh: channel + ":" + session.NewID()[:16],
+		pub: pub, sub: sub, channel: channel,
 		max: max, timeout: timeout, maxAge: maxAge,
 		keepalive: time.Second,
 		entries:   make(map[string]*cacheEntry),
@@ -240,7 +240,7 @@ func (c *localCache) barrier(ctx context.Context) (bool, error) {
 // promoteLocked sends the next barrier's PING when none is in flight: it
 // returns the subscription and the sequence number to PING with, or nil.
 func (c *localCache) promoteLocked() (*redis.PubSub, uint64) {
-	if c.inflight != nil || c.next == nil || c.ps == nil || c.armed {
+	if c.inflight != nil || c.next == nil || c.ps == nil || c.armed || !c.live {
 		return nil, 0
 	}
 	c.seq++
@@ -284,13 +284,29 @@ func (c *localCache) deferred() {
 // they were): the subscription is failed and made again.
 func (c *localCache) ping(ps *redis.PubSub, seq uint64) {
 	c.pings.Add(1)
+	c.mu.Lock()
+	ch := c.psCh
+	c.mu.Unlock()
 	// No deadline of its own: the client's timeouts bound the command, and
 	// watch bounds the wait for the message.
-	n, err := c.pub.Publish(c.ctx, c.barrierCh, strconv.FormatUint(seq, 10)).Result()
-	if err != nil || n == 0 {
+	n, err := barrierScript.Run(c.ctx, c.pub, nil, ch, strconv.FormatUint(seq, 10)).Int64()
+	if err != nil || n != 1 {
 		c.fail(ps)
 	}
 }
+
+// barrierScript publishes a barrier and returns how many subscriptions to
+// its channel this server has: exactly one (this cache's), or the barrier
+// cannot be trusted. PUBSUB NUMSUB does not count pattern subscribers (a
+// PSUBSCRIBE * of an operator's tool would make PUBLISH's own count lie),
+// and as a script without the no-writes flag it is refused by a replica,
+// so a connection left on a demoted master fails instead of answering.
+// (The shebang needs Redis 7; on older servers every barrier fails and
+// reads go to Redis: slower, never stale.)
+var barrierScript = redis.NewScript(`#!lua
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return redis.call('PUBSUB', 'NUMSUB', ARGV[1])[2]
+`)
 
 // pong completes the barrier in flight if payload is its sequence number
 // (a late PONG of an abandoned PING is not) and sends the next PING.
@@ -363,7 +379,8 @@ func (c *localCache) subscribe() {
 	defer c.done.Done()
 	wait := 50 * time.Millisecond
 	for c.ctx.Err() == nil {
-		ps := c.sub.Subscribe(c.ctx, c.channel, c.barrierCh)
+		ch := c.channel + ":" + session.NewID()[:16]
+		ps := c.sub.Subscribe(c.ctx, c.channel, ch)
 		c.mu.Lock()
 		if c.ctx.Err() != nil {
 			// close ran before ps was known to it: Receive would block
@@ -372,9 +389,9 @@ func (c *localCache) subscribe() {
 			_ = ps.Close()
 			return
 		}
-		c.ps, c.psSince = ps, time.Now()
+		c.ps, c.psCh, c.psSince = ps, ch, time.Now()
 		c.mu.Unlock()
-		if c.receive(ps) {
+		if c.receive(ps, ch) {
 			wait = 50 * time.Millisecond
 		}
 		c.mu.Lock()
@@ -394,7 +411,7 @@ func (c *localCache) subscribe() {
 
 // receive applies what arrives on ps until it fails; it reports whether
 // the subscription was confirmed.
-func (c *localCache) receive(ps *redis.PubSub) (confirmed bool) {
+func (c *localCache) receive(ps *redis.PubSub, ch string) (confirmed bool) {
 	for {
 		msg, err := ps.Receive(c.ctx)
 		if err != nil {
@@ -402,7 +419,7 @@ func (c *localCache) receive(ps *redis.PubSub) (confirmed bool) {
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Channel != c.channel && m.Channel != c.barrierCh {
+			if m.Channel != c.channel && m.Channel != ch {
 				continue
 			}
 			if m.Kind != "subscribe" {
@@ -420,7 +437,7 @@ func (c *localCache) receive(ps *redis.PubSub) (confirmed bool) {
 			}
 			c.mu.Unlock()
 		case *redis.Message:
-			if m.Channel == c.barrierCh {
+			if m.Channel == ch {
 				c.pong(ps, m.Payload)
 			} else {
 				c.invalidate(m.Payload)

@@ -619,4 +619,20 @@ func TestPublishNeedsChannelRight(t *testing.T) {
 	if err := allowed.Delete(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
+
+	// "Log out everywhere" refused: the sessions stay listed, so a retry
+	// with the right ends them.
+	s2 := citizenSession(time.Now(), "198107249289", "sid-acl-2", time.Hour, 8*time.Hour)
+	if err := allowed.Put(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := denied.DeleteByPerson(ctx, s2.Identity.Key()); err == nil {
+		t.Fatal("DeleteByPerson succeeded without the right to publish")
+	}
+	if n, err := allowed.DeleteByPerson(ctx, s2.Identity.Key()); err != nil || n != 1 {
+		t.Fatalf("retry of DeleteByPerson: %d, %v; want the session ended", n, err)
+	}
+	if _, err := allowed.Get(ctx, s2.ID); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("after the retry the session is still there: %v", err)
+	}
 }

@@ -510,7 +510,8 @@ func (s *Store) DeleteByPerson(ctx context.Context, personKey string) (int, erro
 
 // deleteIndexed deletes every session listed in the index set idxKey whose
 // field still names the set's owner, and empties the set of what it read.
-// It takes two round trips.
+// It takes three round trips; a member whose deletion failed stays in the
+// set, so that a retry finds it.
 func (s *Store) deleteIndexed(ctx context.Context, idxKey, field, owner string) (int, error) {
 	members, err := s.c.SMembers(ctx, idxKey).Result()
 	if err != nil || len(members) == 0 {
@@ -521,13 +522,22 @@ func (s *Store) deleteIndexed(ctx context.Context, idxKey, field, owner string) 
 	for i, m := range members {
 		calls[i] = &scriptCall{script: deleteIfScript, key: s.sessionKey(m), args: []any{field, owner, nowMs, s.channel}}
 	}
-	err = s.runScripts(ctx, calls, func(p redis.Pipeliner) redis.Cmder {
-		return p.SRem(ctx, idxKey, toArgs(members)...)
-	})
+	err = s.runScripts(ctx, calls, nil)
 	n := 0
-	for _, c := range calls {
-		if v, err := c.cmd.Int64(); err == nil && v == 1 {
+	var done []string // members whose script ran: the rest stay listed for a retry
+	for i, c := range calls {
+		v, cerr := c.cmd.Int64()
+		if cerr != nil {
+			continue
+		}
+		done = append(done, members[i])
+		if v == 1 {
 			n++
+		}
+	}
+	if len(done) > 0 {
+		if serr := s.c.SRem(ctx, idxKey, toArgs(done)...).Err(); serr != nil && err == nil {
+			err = serr
 		}
 	}
 	return n, err
