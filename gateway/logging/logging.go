@@ -6,6 +6,8 @@ package logging
 
 import (
 	"context"
+	"encoding"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -131,7 +133,13 @@ func cleanAttr(a slog.Attr) bool {
 	switch a.Value.Kind() {
 	case slog.KindString:
 		return !hasDigitRun(a.Value.String(), 10)
-	case slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
+	case slog.KindInt64:
+		return a.Value.Int64() < 1e9 && a.Value.Int64() > -1e9
+	case slog.KindUint64:
+		return a.Value.Uint64() < 1e9
+	case slog.KindFloat64:
+		return a.Value.Float64() < 1e9 && a.Value.Float64() > -1e9
+	case slog.KindBool, slog.KindDuration, slog.KindTime:
 		return true
 	}
 	return false // groups, errors, LogValuers and the rest take the full path
@@ -149,16 +157,46 @@ func maskAttr(a slog.Attr) slog.Attr {
 			out[i] = maskAttr(x)
 		}
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
+	case slog.KindInt64, slog.KindUint64, slog.KindFloat64:
+		// A number written as a number can be a personnummer too.
+		if s := v.String(); hasDigitRun(s, 10) {
+			if m := Mask(s); m != s {
+				return slog.String(a.Key, m)
+			}
+		}
+		return a
 	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
 			return slog.String(a.Key, Mask(err.Error()))
 		}
-		// Any other value (a struct, a slice, a map) is written as the
-		// handler likes unless it might hold a number: then as masked text.
-		if s := fmt.Sprintf("%+v", v.Any()); hasDigitRun(s, 10) {
-			return slog.String(a.Key, Mask(s))
+		// Any other value (a struct, a slice, a map, bytes) is written as
+		// the handler likes unless one of the ways a handler renders it
+		// might hold a number: then as masked text.
+		for _, r := range renderings(v.Any()) {
+			if hasDigitRun(r, 10) {
+				return slog.String(a.Key, Mask(r))
+			}
 		}
 		return a
 	}
 	return a
+}
+
+// renderings are the texts a JSON or text handler may write for x.
+func renderings(x any) []string {
+	var out []string
+	switch y := x.(type) {
+	case []byte:
+		out = append(out, string(y))
+	case json.RawMessage:
+		out = append(out, string(y))
+	case encoding.TextMarshaler:
+		if b, err := y.MarshalText(); err == nil {
+			out = append(out, string(b))
+		}
+	}
+	if b, err := json.Marshal(x); err == nil {
+		out = append(out, string(b))
+	}
+	return append(out, fmt.Sprintf("%+v", x))
 }

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -48,12 +49,23 @@ func TestLoggerMasksAnyValues(t *testing.T) {
 	var buf bytes.Buffer
 	log := New(&buf, "json", "debug")
 	type person struct{ PNR, Name string }
+	type acting struct{ PNR string }
+	type staff struct {
+		Name      string
+		ActingFor *acting
+	}
 	log.Info("values",
 		"struct", person{PNR: "198107249289", Name: "Tolvan"},
+		"pointer", &staff{Name: "Agent", ActingFor: &acting{PNR: "198107249289"}},
 		"slice", []string{"195006262546"},
 		"map", map[string]int64{"n": 201701102384},
+		"raw", json.RawMessage(`{"pnr":"195006262546"}`),
+		"bytes", []byte("pnr 201701102384"),
+		"int", int64(198107249289),
 		"plain", []int{1, 2, 3})
-	out := buf.String()
+	var text bytes.Buffer
+	New(&text, "text", "debug").Info("values", "bytes", []byte("pnr 198107249289"), "n", uint64(195006262546))
+	out := buf.String() + text.String()
 	for _, p := range []string{"198107249289", "195006262546", "201701102384"} {
 		if strings.Contains(out, p) {
 			t.Errorf("%s in clear: %s", p, out)
