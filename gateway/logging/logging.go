@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -22,7 +23,7 @@ func New(w io.Writer, format, level string) *slog.Logger {
 	_ = lv.UnmarshalText([]byte(strings.ToUpper(level)))
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "text" {
-		return slog.New(Redact(slog.NewTextHandler(w, opts)))
+		return slog.New(redactor{h: slog.NewTextHandler(w, opts), text: true})
 	}
 	// The access log's lines are written by Request without slog, on the
 	// same writer; one lock keeps every line whole.
@@ -82,13 +83,16 @@ func hasDigitRun(s string, n int) bool {
 	return false
 }
 
-// Redact wraps h so that messages and string attributes are masked.
+// Redact wraps h, a JSON handler, so that messages and attributes are
+// masked.
 func Redact(h slog.Handler) slog.Handler { return redactor{h: h} }
 
 type redactor struct {
 	h slog.Handler
 	// lines, when set, is the JSON handler's writer, for Request.
 	lines *lockedWriter
+	// text says h is a text handler, which renders values differently.
+	text bool
 }
 
 func (r redactor) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
@@ -99,7 +103,7 @@ func (r redactor) Handle(ctx context.Context, rec slog.Record) error {
 	}
 	out := slog.NewRecord(rec.Time, rec.Level, Mask(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(maskAttr(a))
+		out.AddAttrs(maskAttr(a, r.text))
 		return true
 	})
 	return r.h.Handle(ctx, out)
@@ -108,12 +112,14 @@ func (r redactor) Handle(ctx context.Context, rec slog.Record) error {
 func (r redactor) WithAttrs(as []slog.Attr) slog.Handler {
 	masked := make([]slog.Attr, len(as))
 	for i, a := range as {
-		masked[i] = maskAttr(a)
+		masked[i] = maskAttr(a, r.text)
 	}
-	return redactor{h: r.h.WithAttrs(masked)}
+	return redactor{h: r.h.WithAttrs(masked), text: r.text}
 }
 
-func (r redactor) WithGroup(name string) slog.Handler { return redactor{h: r.h.WithGroup(name)} }
+func (r redactor) WithGroup(name string) slog.Handler {
+	return redactor{h: r.h.WithGroup(name), text: r.text}
+}
 
 // clean reports whether rec has nothing to mask, so that it can be passed
 // on without a copy (the access log's lines, nearly always).
@@ -145,7 +151,7 @@ func cleanAttr(a slog.Attr) bool {
 	return false // groups, errors, LogValuers and the rest take the full path
 }
 
-func maskAttr(a slog.Attr) slog.Attr {
+func maskAttr(a slog.Attr, text bool) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
@@ -154,13 +160,18 @@ func maskAttr(a slog.Attr) slog.Attr {
 		g := v.Group()
 		out := make([]slog.Attr, len(g))
 		for i, x := range g {
-			out[i] = maskAttr(x)
+			out[i] = maskAttr(x, text)
 		}
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
 	case slog.KindInt64, slog.KindUint64, slog.KindFloat64:
-		// A number written as a number can be a personnummer too.
-		if s := v.String(); hasDigitRun(s, 10) {
-			if m := Mask(s); m != s {
+		// A number written as a number can be a personnummer too (a float
+		// as JSON writes it: all digits, no exponent).
+		n := v.String()
+		if v.Kind() == slog.KindFloat64 {
+			n = strconv.FormatFloat(v.Float64(), 'f', -1, 64)
+		}
+		if hasDigitRun(n, 10) {
+			if m := Mask(n); m != n {
 				return slog.String(a.Key, m)
 			}
 		}
@@ -170,33 +181,36 @@ func maskAttr(a slog.Attr) slog.Attr {
 			return slog.String(a.Key, Mask(err.Error()))
 		}
 		// Any other value (a struct, a slice, a map, bytes) is written as
-		// the handler likes unless one of the ways a handler renders it
-		// might hold a number: then as masked text.
-		for _, r := range renderings(v.Any()) {
-			if hasDigitRun(r, 10) {
-				return slog.String(a.Key, Mask(r))
-			}
+		// the handler likes unless the handler's rendering of it might
+		// hold a number: then as masked text.
+		if r, ok := rendering(v.Any(), text); ok && hasDigitRun(r, 10) {
+			return slog.String(a.Key, Mask(r))
 		}
 		return a
 	}
 	return a
 }
 
-// renderings are the texts a JSON or text handler may write for x.
-func renderings(x any) []string {
-	var out []string
-	switch y := x.(type) {
-	case []byte:
-		out = append(out, string(y))
-	case json.RawMessage:
-		out = append(out, string(y))
-	case encoding.TextMarshaler:
-		if b, err := y.MarshalText(); err == nil {
-			out = append(out, string(b))
+// rendering is the text the handler writes for x, as slog does it: JSON
+// by encoding/json; text by MarshalText, as a string for []byte, else by
+// %+v. A panic (a nil pointer with a value method) or a value JSON cannot
+// encode (a cycle) gives false: slog then writes an error, not x.
+func rendering(x any, text bool) (out string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			out, ok = "", false
 		}
+	}()
+	if !text {
+		b, err := json.Marshal(x)
+		return string(b), err == nil
 	}
-	if b, err := json.Marshal(x); err == nil {
-		out = append(out, string(b))
+	switch y := x.(type) {
+	case encoding.TextMarshaler:
+		b, err := y.MarshalText()
+		return string(b), err == nil
+	case []byte:
+		return string(y), true
 	}
-	return append(out, fmt.Sprintf("%+v", x))
+	return fmt.Sprintf("%+v", x), true
 }

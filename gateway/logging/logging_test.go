@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMask(t *testing.T) {
@@ -73,5 +74,27 @@ func TestLoggerMasksAnyValues(t *testing.T) {
 	}
 	if !strings.Contains(out, `"plain":[1,2,3]`) {
 		t.Errorf("a value without numbers is not written as before: %s", out)
+	}
+}
+
+// TestLoggerOddValues: values slog itself copes with must not make the
+// redactor panic or hang, and a float personnummer is masked.
+func TestLoggerOddValues(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var buf bytes.Buffer
+		log := New(&buf, format, "debug")
+		cyclic := map[string]any{}
+		cyclic["self"] = cyclic
+		args := []any{"until", (*time.Time)(nil), "f", float64(198107249289)}
+		if format == "json" { // slog's text handler itself cannot print a cycle
+			args = append(args, "cycle", cyclic)
+		}
+		log.Info("odd", args...)
+		if strings.Contains(buf.String(), "9289") {
+			t.Errorf("%s: float personnummer in clear: %s", format, buf.String())
+		}
+		if !strings.Contains(buf.String(), "odd") {
+			t.Errorf("%s: nothing written: %q", format, buf.String())
+		}
 	}
 }

@@ -301,9 +301,11 @@ func (c *localCache) ping(ps *redis.PubSub, seq uint64) {
 // PSUBSCRIBE * of an operator's tool would make PUBLISH's own count lie),
 // and as a script without the no-writes flag it is refused by a replica,
 // so a connection left on a demoted master fails instead of answering.
-// (The shebang needs Redis 7; on older servers every barrier fails and
-// reads go to Redis: slower, never stale.)
-var barrierScript = redis.NewScript(`#!lua
+// allow-oom: a Redis at maxmemory under noeviction (as deployed) refuses
+// flagged scripts without it, which would stop the cache exactly when
+// Redis is under pressure. (The shebang needs Redis 7; on older servers
+// every barrier fails and reads go to Redis: slower, never stale.)
+var barrierScript = redis.NewScript(`#!lua flags=allow-oom
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return redis.call('PUBSUB', 'NUMSUB', ARGV[1])[2]
 `)

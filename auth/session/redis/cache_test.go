@@ -636,3 +636,49 @@ func TestPublishNeedsChannelRight(t *testing.T) {
 		t.Fatalf("after the retry the session is still there: %v", err)
 	}
 }
+
+// TestCacheBarrierUnderOOM: a Redis at maxmemory (noeviction, as deployed)
+// still runs the read barrier, so the cache keeps working when Redis is
+// under pressure.
+func TestCacheBarrierUnderOOM(t *testing.T) {
+	srv := startRedisServer(t)
+	ctx := context.Background()
+	st := redisstore.New(srv, redisstore.Options{LocalCache: 10})
+	t.Cleanup(func() { st.Close() })
+	s := citizenSession(time.Now(), "198107249289", "", time.Hour, 8*time.Hour)
+	if err := st.Put(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	waitCacheLive(t, st)
+	if _, err := st.Get(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	used, err := srv.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mem int64
+	for _, line := range strings.Split(used, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			mem, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if err := srv.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ConfigSet(ctx, "maxmemory", strconv.FormatInt(mem/2, 10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Set(ctx, "cgtest:oom", "x", 0).Err(); err == nil || !strings.Contains(err.Error(), "OOM") {
+		t.Fatalf("Redis is not out of memory: %v", err)
+	}
+	before := st.CacheStats()
+	for range 20 {
+		if _, err := st.Get(ctx, s.ID); err != nil {
+			t.Fatalf("Get at maxmemory: %v", err)
+		}
+	}
+	if after := st.CacheStats(); after.Hits-before.Hits < 15 || after.Flushes != before.Flushes {
+		t.Fatalf("at maxmemory the cache stopped working: before %+v, after %+v", before, after)
+	}
+}
