@@ -48,8 +48,9 @@ type Options struct {
 }
 
 // ModuleAssets are one module's templates (*.html, each defining
-// "content") and messages (sv.yaml and en.yaml, keys starting with the
-// module ID). Either may be nil.
+// "content"; files named _*.html are partials, parsed with every page of
+// the module and never pages themselves) and messages (sv.yaml and
+// en.yaml, keys starting with the module ID). Either may be nil.
 type ModuleAssets struct {
 	ID        string
 	Templates fs.FS
@@ -113,6 +114,9 @@ func New(o Options) (*Renderer, error) {
 		}
 		files, _ := fs.Glob(m.Templates, "*.html")
 		for _, f := range files {
+			if strings.HasPrefix(f, "_") {
+				continue // a partial, parsed with every page
+			}
 			if _, err := r.page(m.ID + "/" + f); err != nil {
 				return nil, err
 			}
@@ -179,7 +183,15 @@ func (r *Renderer) page(name string) (*template.Template, error) {
 		if src == nil {
 			return nil, fmt.Errorf("web: page %s: module %q has no templates", name, id)
 		}
-		if _, err := t.ParseFS(src, file); err != nil {
+		// A module's partials (_*.html) are parsed with each of its pages,
+		// so templates several pages share are written once.
+		files := []string{file}
+		partials, err := fs.Glob(src, "_*.html")
+		if err != nil {
+			return nil, fmt.Errorf("web: page %s: %w", name, err)
+		}
+		files = append(files, partials...)
+		if _, err := t.ParseFS(src, files...); err != nil {
 			return nil, fmt.Errorf("web: page %s: %w", name, err)
 		}
 	} else if _, err := t.ParseFS(templateFS, "templates/"+name); err != nil {

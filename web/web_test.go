@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestCataloguesHaveTheSameKeys(t *testing.T) {
@@ -86,5 +87,30 @@ func TestTranslatorArgs(t *testing.T) {
 	}
 	if got := r.Translator("xx").T("site.start"); got != "Start" {
 		t.Fatalf("unknown language should fall back to Swedish, got %q", got)
+	}
+}
+
+// TestModulePartials: a module's _*.html templates are available to every
+// one of its pages, and are not pages themselves.
+func TestModulePartials(t *testing.T) {
+	mod := fstest.MapFS{
+		"a.html":       {Data: []byte(`{{define "content"}}<p id="a">{{template "shared" .}}</p>{{end}}`)},
+		"b.html":       {Data: []byte(`{{define "content"}}<p id="b">{{template "shared" .}}</p>{{end}}`)},
+		"_shared.html": {Data: []byte(`{{define "shared"}}shared-part{{end}}`)},
+	}
+	r, err := New(Options{Modules: []ModuleAssets{{ID: "m", Templates: mod}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []string{"m/a.html", "m/b.html"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		w := httptest.NewRecorder()
+		r.Render(w, req, http.StatusOK, page, Page{Title: "start.title"})
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "shared-part") {
+			t.Errorf("%s: %d, partial not rendered:\n%s", page, w.Code, w.Body.String())
+		}
+	}
+	if _, ok := r.pages["m/_shared.html"]; ok {
+		t.Error("a partial was prepared as a page")
 	}
 }
