@@ -187,19 +187,26 @@ func (b *browser) clickAndLoad(what, sel string, then ...chromedp.Action[chromed
 		b.t.Fatalf("%s: marking the page: %v", what, err)
 	}
 	b.do(what, click(sel))
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		// Evaluating fails while the old document is being replaced.
-		fresh, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.__cgOld === undefined && document.readyState === "complete"`))
-		if err == nil && fresh {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("%s: no new page after clicking %s\ngateway log:\n%s", what, sel, b.g.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	b.waitJS(what+": the page after clicking "+sel, `window.__cgOld === undefined && document.readyState === "complete"`)
 	if len(then) > 0 {
 		b.do(what, then...)
+	}
+}
+
+// waitJS waits until the JavaScript expression cond is true on the page
+// the browser shows, across navigations (evaluating fails while a document
+// is being replaced; that only means "not yet").
+func (b *browser) waitJS(what, cond string) {
+	b.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](cond))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s: timed out waiting for %s\ngateway log:\n%s", what, cond, b.g.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
