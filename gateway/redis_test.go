@@ -7,13 +7,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/civicgate/civicgate/auth"
+	"github.com/civicgate/civicgate/auth/session/sessiontest"
 )
 
 // redisEnv points a gateway at a Redis server for sessions, flows, the
@@ -152,39 +152,15 @@ func copyCookies(t *testing.T, b *browser, from, to string) {
 // citizen: protected pages answer a bilingual 503 (never anonymous access),
 // /readyz reports it, and the gateway recovers by itself when Redis is back.
 func TestFailClosedWhenRedisIsDown(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server not installed: the fail-closed test needs to stop and start a real Redis")
-	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 100; i++ {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				return cmd
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatal("redis-server did not start")
-		return nil
-	}
-	cmd := start()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	redis := sessiontest.StartRedisServer(t)
+	addr := redis.Addr
 
 	g := newGateway(t, gwOptions{env: redisEnv(addr)})
 	b := newBrowser(t, g)
 	if res := b.login("test-oidc", tolvan, auth.URILoA3, "/mina-sidor"); res.URL.Path != "/mina-sidor" {
 		t.Fatalf("login: %s", res.URL)
 	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	redis.Stop()
 
 	res := b.get("/mina-sidor")
 	if res.Status != http.StatusServiceUnavailable {
@@ -204,7 +180,7 @@ func TestFailClosedWhenRedisIsDown(t *testing.T) {
 		t.Errorf("login start with Redis down: %d", res.Status)
 	}
 
-	cmd = start()
+	redis.Start()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		res := b.get("/readyz")

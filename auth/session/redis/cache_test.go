@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
@@ -538,36 +537,15 @@ func TestCacheSubscriptionOnAnotherServer(t *testing.T) {
 	}
 }
 
-// startRedisServer runs a redis-server of its own on a free port for the
-// test and returns a client of it.
+// startRedisServer runs a redis-server of its own for the test and returns
+// a client of it.
 func startRedisServer(t *testing.T) *redis.Client {
 	t.Helper()
 	if os.Getenv("CIVICGATE_NO_REDIS") == "1" {
 		t.Skip("CIVICGATE_NO_REDIS=1")
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not installed: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port})
+	c := redis.NewClient(&redis.Options{Addr: sessiontest.StartRedisServer(t).Addr})
 	t.Cleanup(func() { c.Close() })
-	for deadline := time.Now().Add(5 * time.Second); c.Ping(context.Background()).Err() != nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the extra redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	return c
 }
 
